@@ -24,7 +24,7 @@ counts = st.sampled_from([1, 2, 4, 8, 16, 64, 1024])
 
 def test_boundaries_of_four_tablets() -> None:
     assert [last_token(i, 4) for i in range(4)] == [
-        -(2**62) - 1 - 2**62,  # -2**63 + 2**62 - 1
+        -(2**62) - 1,  # -2**63 + 2**62 - 1: the end of the first quarter
         -1,
         2**62 - 1,
         MAX_TOKEN,
