@@ -1,0 +1,488 @@
+"""StorageEngine: the storage API of one shard (contracts.md section 1.3).
+
+Owns the shard's commitlog, the tablet registry, and scheduling of flushes and compactions.
+Write path: encode once -> commitlog append -> memtable apply -> (batch mode) wait for the
+group-commit fsync. Reads merge the tablet's memtables and sstables (skipping sstables by token
+range and bloom filter) and materialize live rows.
+
+Invariants:
+- a tablet's flushes run one at a time and in seal order, so `mark_clean` never frees a
+  commitlog segment holding data of a memtable that is not yet in a durable sstable;
+- a flushed sstable is added to `sstables` before its memtable leaves `flushing`, so readers
+  always see the data in at least one place;
+- CPU-heavy work (writing sstables, compaction) runs in a worker thread on immutable inputs;
+  every change to a tablet's state happens on the event loop.
+A corrupt sstable found by a read is quarantined and the read raises `CorruptionError`; the
+tablet keeps serving from the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import msgpack
+
+from .clock import Clock, SystemClock
+from .codec import encode_mutation
+from .commitlog import CommitLog, ReplayStats
+from .config import EngineStats, StorageConfig, TableOptions
+from .errors import CorruptionError, StorageError, UnknownTabletError
+from .fs import FileSystem, RealFileSystem
+from .memtable import Memtable
+from .mutation import Mutation
+from .read import PartitionData, Slice, materialize
+from .reconcile import merge_versions
+from .scan import scan_tablet
+from .sstable_reader import BlockCache, SSTableReader
+from .tablet import TabletId, TabletState, load_tablet_dir, quarantine_generation, remove_generation
+from .truncation import read_truncation_record, write_truncation_record
+
+log = logging.getLogger(__name__)
+
+# per-write memory estimate beyond the encoded size (Python objects of a small mutation)
+_MEMTABLE_OVERHEAD_BYTES = 400
+TRUNCATION_MARKER_TABLET = -(1 << 63)  # tablet number no topology assigns: never replayed
+
+
+class StorageEngine:
+    def __init__(self, directory: Path, config: StorageConfig, clock: Clock, fs: FileSystem) -> None:
+        self.directory = directory
+        self.config = config
+        self.clock = clock
+        self.fs = fs
+        self.data_dir = directory / "data"
+        self.commitlog = CommitLog(fs, directory / "commitlog", sync_mode=config.commitlog_sync,
+                                   period_ms=config.commitlog_sync_period_ms,
+                                   segment_size_bytes=config.commitlog_segment_size_mb << 20)
+        self.cache = BlockCache(config.block_cache_bytes)
+        self._tables: dict[UUID, TableOptions] = {}
+        self._truncated: dict[UUID, tuple[int, int]] = {}
+        self._tablets: dict[TabletId, TabletState] = {}
+        self._started = False
+        self._closed = False
+        self._memtable_bytes = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._flush_pending: set[TabletId] = set()
+        self._compaction_sem = asyncio.Semaphore(1)
+        self._compacting: set[TabletId] = set()
+        self.counters: dict[str, int] = {"compactions": 0, "compaction_bytes_in": 0,
+                                         "compaction_bytes_out": 0, "flushes": 0, "quarantined": 0}
+        self._sync_batch = config.commitlog_sync == "batch"
+        fs.makedirs(self.data_dir)
+
+    @classmethod
+    async def open(cls, directory: Path, config: StorageConfig, *, clock: Clock | None = None,
+                   fs: FileSystem | None = None) -> StorageEngine:
+        """Open the commitlog and data directories. Does not replay (see replay_commitlog)."""
+        return cls(Path(directory), config, clock or SystemClock(), fs or RealFileSystem())
+
+    # -- schema and tablets -------------------------------------------------------------------
+
+    def add_table(self, table_id: UUID, options: TableOptions) -> None:
+        self._tables[table_id] = options
+        rec = read_truncation_record(self.fs, self.data_dir / str(table_id))
+        if rec is not None:
+            self._truncated[table_id] = rec
+
+    def alter_table(self, table_id: UUID, options: TableOptions) -> None:
+        self._table(table_id)
+        self._tables[table_id] = options
+        for t in self._tablets.values():
+            if t.tablet[0] == table_id:
+                t.options = options
+
+    def _table(self, table_id: UUID) -> TableOptions:
+        opts = self._tables.get(table_id)
+        if opts is None:
+            raise UnknownTabletError(f"unknown table {table_id}")
+        return opts
+
+    def tablet_dir(self, tablet: TabletId) -> Path:
+        return self.data_dir / str(tablet[0]) / str(tablet[1])
+
+    def add_tablet(self, tablet: TabletId, first_token: int, last_token: int) -> None:
+        """Tokens (first_token, last_token]; loads any sstables already on disk for it."""
+        opts = self._table(tablet[0])
+        if tablet in self._tablets:
+            raise StorageError(f"tablet {tablet} already added")
+        state = TabletState(tablet, first_token, last_token, self.tablet_dir(tablet), opts)
+        load_tablet_dir(self.fs, state, self.cache, self._truncated.get(tablet[0]))
+        self.counters["quarantined"] += state.quarantined
+        self._tablets[tablet] = state
+
+    def tablets(self) -> list[TabletId]:
+        return list(self._tablets)
+
+    def _tablet(self, tablet: TabletId) -> TabletState:
+        t = self._tablets.get(tablet)
+        if t is None:
+            raise UnknownTabletError(f"unknown tablet {tablet}")
+        return t
+
+    # -- commitlog ----------------------------------------------------------------------------
+
+    async def replay_commitlog(self) -> ReplayStats:
+        """Call once, after every known table and tablet is added."""
+        tablets = self._tablets
+        truncated = self._truncated
+
+        def handle(tablet: TabletId, pos: tuple[int, int], payload: bytes) -> bool:
+            t = tablets.get(tablet)
+            if t is None or pos <= t.flushed_position:
+                return False
+            tr = truncated.get(tablet[0])
+            if tr is not None and pos <= tr:
+                return False
+            m = _decode_or_none(payload)
+            if m is None:
+                return False
+            t.memtable.apply(m, len(payload) + _MEMTABLE_OVERHEAD_BYTES)
+            self._memtable_bytes += len(payload) + _MEMTABLE_OVERHEAD_BYTES
+            return True
+
+        stats = self.commitlog.replay(handle)
+        self._start()
+        log.info("commitlog replay: %d entries (%d applied) from %d segments, %.1f MB/s, "
+                 "%d torn tails, %d corruptions", stats.entries, stats.applied, stats.segments,
+                 stats.mb_per_s, stats.torn_tails, len(stats.corruptions))
+        return stats
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        floor = 0
+        for t in self._tablets.values():
+            floor = max(floor, t.flushed_position[0])
+        for pos in self._truncated.values():
+            floor = max(floor, pos[0])
+        self.commitlog.start(floor)
+        self._started = True
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def apply(self, tablet: TabletId, mutation: Mutation) -> None:
+        """Durable per commitlog_sync when it returns. Takes ownership of `mutation`."""
+        t = self._tablets.get(tablet)
+        if t is None:
+            raise UnknownTabletError(f"unknown tablet {tablet}")
+        if not (t.first_token < mutation.token <= t.last_token):
+            raise StorageError(f"token {mutation.token} outside tablet {tablet}")
+        if not self._started:
+            self._start()
+        payload = encode_mutation(mutation)
+        pos = self.commitlog.append(tablet, payload)
+        size = len(payload) + _MEMTABLE_OVERHEAD_BYTES
+        mt = t.memtable
+        mt.apply(mutation, size)
+        self._memtable_bytes += size
+        if mt.size_bytes >= self.config.memtable_flush_threshold_bytes or \
+                self._memtable_bytes >= self.config.shard_memtable_limit_bytes:
+            await self._on_memory_pressure(t)
+        if self._sync_batch:
+            await self.commitlog.sync_to(pos)
+
+    async def _on_memory_pressure(self, t: TabletState) -> None:
+        if t.memtable.size_bytes >= self.config.memtable_flush_threshold_bytes:
+            self._schedule_flush(t)
+        if self._memtable_bytes >= self.config.shard_memtable_limit_bytes:
+            biggest = max(self._tablets.values(), key=lambda x: x.memtable.size_bytes)
+            self._schedule_flush(biggest)
+            if self._memtable_bytes >= 2 * self.config.shard_memtable_limit_bytes and self._tasks:
+                # flushes are not keeping up: hold this writer back until one finishes
+                await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background storage task failed", exc_info=task.exception())
+
+    def _schedule_flush(self, t: TabletState) -> None:
+        if t.tablet in self._flush_pending or not len(t.memtable):
+            return
+        self._flush_pending.add(t.tablet)
+        self._spawn(self._flush_tablet(t))
+
+    # -- flush --------------------------------------------------------------------------------
+
+    async def _flush_tablet(self, t: TabletState) -> None:
+        async with t.flush_lock:
+            await self.flush_locked(t)
+        self._maybe_compact(t)
+
+    async def flush_locked(self, t: TabletState) -> None:
+        """Requires: the caller holds t.flush_lock."""
+        self._flush_pending.discard(t.tablet)
+        mt = t.memtable
+        if t.dropped or not len(mt):
+            return
+        t.memtable = Memtable()
+        mt.seal(self.commitlog.position())
+        t.flushing.append(mt)
+        gen = t.new_generation()
+        opts = t.options
+        try:
+            reader = await asyncio.to_thread(self._write_memtable, t, mt, gen, opts)
+        except BaseException:
+            log.exception("flush of %s failed; data stays in memory and commitlog", t.tablet)
+            raise
+        if t.dropped:
+            reader.close()
+            remove_generation(self.fs, t.directory, gen)
+            return
+        t.sstables = [*t.sstables, reader]
+        t.flushing.remove(mt)
+        self._memtable_bytes -= mt.size_bytes
+        t.flushed_position = max(t.flushed_position, mt.replay_position)
+        self.commitlog.mark_clean(t.tablet, mt.replay_position)
+        self.counters["flushes"] += 1
+
+    def _write_memtable(self, t: TabletState, mt: Memtable, gen: int, opts: TableOptions) -> SSTableReader:
+        from .sstable_writer import SSTableWriter
+
+        w = SSTableWriter(self.fs, t.directory, gen, expected_partitions=len(mt),
+                          bloom_fp_chance=opts.bloom_filter_fp_chance,
+                          block_size_bytes=_block_size(opts), replay_position=mt.replay_position,
+                          created_at_s=self.clock.now_s())
+        try:
+            for m in mt.sorted_partitions():
+                w.add(m)
+            w.finish()
+        except BaseException:
+            w.abort()
+            raise
+        return SSTableReader(self.fs, t.directory, gen, self.cache)
+
+    async def flush(self, table_id: UUID | None = None) -> None:
+        """Memtables -> sstables, for one table or all; returns when they are durable."""
+        for t in list(self._tablets.values()):
+            if table_id is None or t.tablet[0] == table_id:
+                await self._flush_tablet(t)
+
+    # -- compaction ---------------------------------------------------------------------------
+
+    def kick_compaction(self, t: TabletState) -> None:
+        """Start a background compaction of `t` if its strategy wants one."""
+        self._maybe_compact(t)
+
+    def _maybe_compact(self, t: TabletState) -> None:
+        from .compaction_manager import pick_compaction
+
+        if not self.config.compaction_enabled or self._closed or t.tablet in self._compacting:
+            return
+        inputs = pick_compaction(t)
+        if inputs:
+            self._compacting.add(t.tablet)
+            self._spawn(self._compact(t, inputs))
+
+    async def _compact(self, t: TabletState, inputs: list[SSTableReader]) -> None:
+        from .compaction_manager import compact_tablet
+
+        try:
+            async with self._compaction_sem:
+                await compact_tablet(self, t, inputs)
+        finally:
+            self._compacting.discard(t.tablet)
+        if not t.dropped and not self._closed:
+            self._maybe_compact(t)
+
+    async def compact(self, table_id: UUID | None = None) -> None:
+        """Major compaction: every sstable of each tablet into one."""
+        from .compaction_manager import compact_tablet
+
+        await self.flush(table_id)
+        for t in list(self._tablets.values()):
+            if table_id is not None and t.tablet[0] != table_id:
+                continue
+            while t.tablet in self._compacting:
+                await asyncio.sleep(0.01)
+            self._compacting.add(t.tablet)
+            try:
+                async with self._compaction_sem:
+                    if t.sstables and not t.dropped:
+                        await compact_tablet(self, t, list(t.sstables))
+            finally:
+                self._compacting.discard(t.tablet)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def read(self, tablet: TabletId, token: int, key: bytes, slice: Slice) -> PartitionData | None:
+        t = self._tablet(tablet)
+        versions: list[Mutation] = []
+        m = t.memtable.partitions.get((token, key))
+        if m is not None:
+            versions.append(m)
+        for mt in t.flushing:
+            m = mt.partitions.get((token, key))
+            if m is not None:
+                versions.append(m)
+        for s in t.sstables:
+            if s.min_token <= token <= s.max_token and s.bloom.might_contain(key):
+                try:
+                    m = s.get(token, key)
+                except CorruptionError:
+                    self.quarantine(t, s)
+                    raise
+                if m is not None:
+                    versions.append(m)
+        if not versions:
+            return None
+        merged = versions[0] if len(versions) == 1 else merge_versions(token, key, versions)
+        return materialize(merged, slice)
+
+    def scan(self, tablet: TabletId, after: tuple[int, bytes] | None, end_token: int,
+             slice: Slice) -> Iterator[PartitionData]:
+        """Partitions in (token, key) order strictly after `after`, token <= end_token; lazy."""
+        t = self._tablet(tablet)
+        return scan_tablet(self, t, after, min(end_token, t.last_token), slice)
+
+    def quarantine(self, t: TabletState, s: SSTableReader) -> None:
+        if s in t.sstables:
+            t.sstables = [x for x in t.sstables if x is not s]
+            quarantine_generation(self.fs, t.directory, s.generation)
+            s.release()
+            t.quarantined += 1
+            self.counters["quarantined"] += 1
+            log.error("quarantined sstable %s of tablet %s", s.path("Data.db"), t.tablet)
+
+    # -- truncate / drop ----------------------------------------------------------------------
+
+    async def quiesce(self, t: TabletState) -> None:
+        """Wait until no compaction runs on `t`; the caller then holds t.flush_lock."""
+        while t.tablet in self._compacting:
+            await asyncio.sleep(0.01)
+
+    def _discard_tablet_data(self, t: TabletState) -> None:
+        for mt in [t.memtable, *t.flushing]:
+            self._memtable_bytes -= mt.size_bytes
+        t.memtable = Memtable()
+        t.flushing = []
+        for s in t.sstables:
+            remove_generation(self.fs, t.directory, s.generation)
+            s.release()
+        t.sstables = []
+        if self._started:
+            self.commitlog.mark_clean(t.tablet, self.commitlog.position())
+
+    async def truncate(self, table_id: UUID, truncated_at_us: int) -> None:
+        """Drop all data of the table, durably (a restart does not bring it back)."""
+        self._table(table_id)
+        if not self._started:
+            self._start()
+        pos = self.commitlog.position()
+        # a marker entry (for no tablet) moves the log past `pos`, so anything flushed or ingested
+        # from now on has a replay position strictly above the truncation point
+        self.commitlog.append((table_id, TRUNCATION_MARKER_TABLET), b"")
+        write_truncation_record(self.fs, self.data_dir / str(table_id), pos, truncated_at_us)
+        self._truncated[table_id] = pos
+        for t in list(self._tablets.values()):
+            if t.tablet[0] == table_id:
+                async with t.flush_lock:
+                    await self.quiesce(t)
+                    self._discard_tablet_data(t)
+                    t.flushed_position = self.commitlog.position()
+
+    async def drop_table(self, table_id: UUID) -> None:
+        self._table(table_id)
+        for tablet in [x for x in self._tablets if x[0] == table_id]:
+            await self.drop_tablet(tablet)
+        self.fs.rmtree(self.data_dir / str(table_id))
+        del self._tables[table_id]
+        self._truncated.pop(table_id, None)
+
+    async def drop_tablet(self, tablet: TabletId) -> None:
+        """Delete the tablet's data (memtable, sstables, directory) and forget it."""
+        t = self._tablet(tablet)
+        async with t.flush_lock:
+            await self.quiesce(t)
+            t.dropped = True
+            self._discard_tablet_data(t)
+            self.fs.rmtree(t.directory)
+            del self._tablets[tablet]
+
+    # -- tablet as a unit (tablet_ops.py) -----------------------------------------------------
+
+    async def snapshot_tablet(self, tablet: TabletId, name: str) -> list[Path]:
+        from .tablet_ops import snapshot_tablet
+
+        return await snapshot_tablet(self, self._tablet(tablet), name)
+
+    def list_sstables(self, tablet: TabletId) -> list[list[Path]]:
+        """Component paths of each live sstable of the tablet (what a migration streams)."""
+        return [s.all_paths() for s in self._tablet(tablet).sstables]
+
+    async def ingest_sstables(self, tablet: TabletId, toc_paths: list[Path]) -> None:
+        from .tablet_ops import ingest_sstables
+
+        await ingest_sstables(self, self._tablet(tablet), toc_paths)
+
+    async def split_tablet(self, tablet: TabletId, split_token: int, left: TabletId, right: TabletId) -> None:
+        from .tablet_ops import split_tablet
+
+        await split_tablet(self, self._tablet(tablet), split_token, left, right)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def stats(self) -> EngineStats:
+        ts = self._tablets.values()
+        return EngineStats(
+            memtable_bytes=self._memtable_bytes,
+            memtable_partitions=sum(len(t.memtable) + sum(len(m) for m in t.flushing) for t in ts),
+            commitlog_bytes=self.commitlog.size_bytes(),
+            commitlog_segments=self.commitlog.segment_count(),
+            sstable_count=sum(len(t.sstables) for t in ts),
+            sstable_bytes=sum(s.size_bytes for t in ts for s in t.sstables),
+            compactions_completed=self.counters["compactions"],
+            compaction_bytes_in=self.counters["compaction_bytes_in"],
+            compaction_bytes_out=self.counters["compaction_bytes_out"],
+            flushes_completed=self.counters["flushes"],
+            quarantined_sstables=self.counters["quarantined"],
+            pending_flushes=sum(len(t.flushing) for t in ts),
+        )
+
+    async def close(self) -> None:
+        """Flush every memtable, stop background work, close files."""
+        if self._closed:
+            return
+        await self.flush()
+        self._closed = True
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.commitlog.close()
+        for t in self._tablets.values():
+            for s in t.sstables:
+                s.close()
+
+    def abandon(self) -> None:
+        """Stop at once without flushing or syncing: what a process crash does (crash tests)."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        self.commitlog.abandon()
+
+
+def _block_size(opts: TableOptions) -> int:
+    try:
+        return int(opts.compression.get("chunk_length_in_kb", "4")) * 1024
+    except ValueError:
+        return 4096
+
+
+def _decode_or_none(payload: bytes) -> Mutation | None:
+    from .codec import decode_mutation
+
+    try:
+        return decode_mutation(payload)
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        log.error("undecodable commitlog entry skipped: %s", e)
+        return None
+

@@ -1,0 +1,104 @@
+"""Read-side shapes and the last step of every read: turning a reconciled partition into rows.
+
+Owns `Slice` and `PartitionData` (contracts.md section 1.2) and `materialize`, which applies
+partition, range, row and collection tombstones and TTL expiry, then slice, column selection
+and row limit. Invariant: what `materialize` returns carries only live data and never aliases a
+mutable object of its input (rows are rebuilt), so callers may hand it memtable versions.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from .mutation import Mutation, Row
+from .reconcile import covering_deletion
+
+_MIN_TS = -(1 << 63)
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    # half-open [start, end) clustering ranges, sorted and disjoint; None: whole partition
+    ranges: tuple[tuple[bytes, bytes], ...] | None = None
+    reverse: bool = False  # rows returned in descending clustering order
+    columns: frozenset[str] | None = None  # None: every column; static and regular names mixed
+    row_limit: int | None = None  # stop after this many live clustering rows
+    now_s: int = 0  # reference time for TTL expiry
+
+
+FULL_SLICE = Slice()
+
+
+@dataclass(slots=True)
+class PartitionData:
+    token: int
+    key: bytes
+    static_row: Row | None  # live cells only; None if nothing live
+    rows: list[tuple[bytes, Row]]  # live rows only, in slice order; tombstones already applied
+
+
+def live_row(row: Row, floor_us: int, now_s: int, columns: frozenset[str] | None) -> Row | None:
+    """The live part of `row` given deletions up to `floor_us` shadowing it, or None."""
+    d = row.deletion
+    if d is not None and d.timestamp_us > floor_us:
+        floor_us = d.timestamp_us
+    mk = row.marker
+    if mk is not None and (mk.timestamp_us <= floor_us or (mk.ttl_s > 0 and mk.expiry_s <= now_s)):
+        mk = None
+    cells = {}
+    any_live = False
+    cd = row.collection_deletions
+    for k, c in row.cells.items():
+        if c.value is None or c.timestamp_us <= floor_us or (c.ttl_s > 0 and c.expiry_s <= now_s):
+            continue
+        if cd:
+            t = cd.get(k[0])
+            if t is not None and c.timestamp_us <= t.timestamp_us:
+                continue
+        any_live = True
+        if columns is None or k[0] in columns:
+            cells[k] = c
+    if mk is None and not any_live:
+        return None
+    return Row(mk, None, cells, {})
+
+
+def select_keys(keys: list[bytes], ranges: tuple[tuple[bytes, bytes], ...] | None) -> list[bytes]:
+    """`keys` (ascending) restricted to the slice ranges."""
+    if ranges is None:
+        return keys
+    out: list[bytes] = []
+    for start, end in ranges:
+        i = bisect_left(keys, start)
+        j = bisect_left(keys, end, i)
+        out.extend(keys[i:j])
+    return out
+
+
+def materialize(m: Mutation, sl: Slice) -> PartitionData | None:
+    now = sl.now_s
+    pd = m.partition_deletion
+    floor = pd.timestamp_us if pd is not None else _MIN_TS
+    cols = sl.columns
+    static = None if m.static_row is None else live_row(m.static_row, floor, now, cols)
+    out: list[tuple[bytes, Row]] = []
+    limit = sl.row_limit
+    if m.rows and (limit is None or limit > 0):
+        keys = select_keys(sorted(m.rows), sl.ranges)
+        if sl.reverse:
+            keys.reverse()
+        rts = m.range_tombstones
+        rows = m.rows
+        for ck in keys:
+            f = floor
+            if rts:
+                f = max(f, covering_deletion(rts, ck))
+            r = live_row(rows[ck], f, now, cols)
+            if r is not None:
+                out.append((ck, r))
+                if limit is not None and len(out) >= limit:
+                    break
+    if static is None and not out:
+        return None
+    return PartitionData(m.token, m.key, static, out)

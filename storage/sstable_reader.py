@@ -1,0 +1,286 @@
+"""Reading one sstable: point lookups through summary -> index block -> data block, and scans.
+
+Loads the small components (TOC, Summary, Filter, Statistics) on open and checks the structure
+(every TOC component present, headers, checksums, sizes consistent); Data and Index blocks are
+read with pread on demand and verified by checksum on every read. Decoded blocks go into a shared
+LRU `BlockCache` (point reads); scans and compaction read sequentially and do not fill the cache.
+
+Lifetime: a reader holds open file descriptors. When compaction obsoletes it, it is closed only
+after the last scan that acquired it releases it (files may already be unlinked: POSIX keeps them
+readable). Any checksum or structure error raises `CorruptionError(path, offset)`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from .bloom import BloomFilter
+from .codec import mutation_from_obj
+from .errors import CorruptionError
+from .fs import FileSystem, ReadableFile
+from .mutation import Mutation
+from .sstable_format import (
+    BLOCK_HEADER,
+    COMPONENTS,
+    FILE_HEADER,
+    TOC,
+    check_file_header,
+    component_name,
+    open_payload,
+    unframe_block,
+)
+
+_READ_AHEAD = 8192
+_ids = itertools.count(1)
+
+
+class BlockCache:
+    """LRU of decoded blocks keyed by (reader id, file kind, offset), bounded by decoded bytes."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self._capacity = capacity_bytes
+        self._size = 0
+        self._entries: OrderedDict[tuple[int, int, int], tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[int, int, int]) -> Any:
+        e = self._entries.get(key)
+        if e is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return e[0]
+
+    def put(self, key: tuple[int, int, int], value: Any, size: int) -> None:
+        if size > self._capacity:
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = (value, size)
+            self._size += size
+            while self._size > self._capacity:
+                _, (_, s) = self._entries.popitem(last=False)
+                self._size -= s
+
+
+_DATA = 0
+_INDEX = 1
+
+
+class IndexBlock:
+    __slots__ = ("block_idx", "data_offsets", "keys")
+
+    def __init__(self, flat: tuple[Any, ...]) -> None:
+        self.keys: list[tuple[int, bytes]] = list(zip(flat[0::4], flat[1::4]))
+        self.data_offsets: tuple[int, ...] = flat[2::4]
+        self.block_idx: tuple[int, ...] = flat[3::4]
+
+
+class SSTableReader:
+    def __init__(self, fs: FileSystem, directory: Path, generation: int, cache: BlockCache) -> None:
+        self.fs = fs
+        self.directory = directory
+        self.generation = generation
+        self.uid = next(_ids)
+        self._cache = cache
+        self._refs = 1
+        self._obsolete = False
+        self._files: list[ReadableFile] = []
+        toc_path = directory / component_name(generation, TOC)
+        toc = fs.read_file(toc_path).decode("utf-8", "replace").split("\n")
+        listed = {line.strip() for line in toc if line.strip()}
+        for component in COMPONENTS:
+            if component not in listed:
+                raise CorruptionError(toc_path, 0, f"TOC lacks {component}")
+            if not fs.exists(self.path(component)):
+                raise CorruptionError(self.path(component), -1, "component listed in TOC is missing")
+        st_path = self.path("Statistics.db")
+        self.stats: dict[str, Any] = msgpack.unpackb(
+            open_payload(st_path, fs.read_file(st_path), "Statistics.db"), raw=False)
+        sm_path = self.path("Summary.db")
+        try:
+            sk, so = msgpack.unpackb(open_payload(sm_path, fs.read_file(sm_path), "Summary.db"),
+                                     raw=False, use_list=True)
+            self._summary_keys: list[tuple[int, bytes]] = list(zip(sk[0::2], sk[1::2]))
+            self._summary_offsets: list[int] = so
+            f_path = self.path("Filter.db")
+            k, m, bits = msgpack.unpackb(open_payload(f_path, fs.read_file(f_path), "Filter.db"), raw=False)
+            self.bloom = BloomFilter(m, k, bytearray(bits))
+            self.min_token: int = self.stats["min_token"]
+            self.max_token: int = self.stats["max_token"]
+            self.replay_position: tuple[int, int] = (self.stats["replay_position"][0], self.stats["replay_position"][1])
+            self.ancestors: list[int] = list(self.stats["ancestors"])
+            self.partitions: int = self.stats["partitions"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorruptionError(st_path, 0, f"malformed metadata: {e}") from e
+        self._data = self._open_checked("Data.db")
+        self._index = self._open_checked("Index.db")
+        if self._data.size() != self.stats["data_bytes"]:
+            raise CorruptionError(self.path("Data.db"), self._data.size(), "data file size mismatch")
+        if self._summary_offsets and self._index.size() <= self._summary_offsets[-1]:
+            raise CorruptionError(self.path("Index.db"), self._index.size(), "index file truncated")
+        self.size_bytes = sum(fs.file_size(self.path(c)) for c in COMPONENTS)
+
+    def _open_checked(self, component: str) -> ReadableFile:
+        f = self.fs.open_read(self.path(component))
+        self._files.append(f)
+        check_file_header(self.path(component), f.pread(0, FILE_HEADER.size), component)
+        return f
+
+    def path(self, component: str) -> Path:
+        return self.directory / component_name(self.generation, component)
+
+    def all_paths(self) -> list[Path]:
+        return [self.path(c) for c in (*COMPONENTS, TOC)]
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        self._refs += 1
+
+    def release(self) -> None:
+        self._refs -= 1
+        if self._refs <= 0:
+            self.close()
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files = []
+
+    # -- blocks -------------------------------------------------------------------------------
+
+    def _read_framed(self, f: ReadableFile, component: str, offset: int) -> tuple[bytes, int]:
+        """(uncompressed block, framed length) at `offset`."""
+        buf = f.pread(offset, _READ_AHEAD)
+        if len(buf) >= BLOCK_HEADER.size:
+            clen = BLOCK_HEADER.unpack_from(buf, 0)[0]
+            need = BLOCK_HEADER.size + clen
+            if len(buf) < need and clen < (1 << 30):
+                buf += f.pread(offset + len(buf), need - len(buf))
+        else:
+            need = BLOCK_HEADER.size
+        raw = unframe_block(self.path(component), offset, buf)
+        return raw, need
+
+    def _decode(self, component: str, offset: int, raw: bytes) -> tuple[Any, ...]:
+        try:
+            out = msgpack.unpackb(raw, raw=False, use_list=False)
+        except Exception as e:  # msgpack raises several types on malformed input
+            raise CorruptionError(self.path(component), offset, f"malformed block: {e}") from e
+        if not isinstance(out, tuple):
+            raise CorruptionError(self.path(component), offset, "block is not an array")
+        return out
+
+    def _index_block(self, i: int) -> IndexBlock:
+        off = self._summary_offsets[i]
+        key = (self.uid, _INDEX, off)
+        blk: IndexBlock | None = self._cache.get(key)
+        if blk is None:
+            raw, _ = self._read_framed(self._index, "Index.db", off)
+            try:
+                blk = IndexBlock(self._decode("Index.db", off, raw))
+            except (ValueError, TypeError) as e:
+                raise CorruptionError(self.path("Index.db"), off, f"malformed index: {e}") from e
+            self._cache.put(key, blk, len(raw) * 3)
+        return blk
+
+    def _data_block(self, off: int) -> tuple[Any, ...]:
+        key = (self.uid, _DATA, off)
+        blk: tuple[Any, ...] | None = self._cache.get(key)
+        if blk is None:
+            raw, _ = self._read_framed(self._data, "Data.db", off)
+            blk = self._decode("Data.db", off, raw)
+            self._cache.put(key, blk, len(raw) * 3)
+        return blk
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def might_contain(self, token: int, key: bytes) -> bool:
+        return self.min_token <= token <= self.max_token and self.bloom.might_contain(key)
+
+    def get(self, token: int, key: bytes) -> Mutation | None:
+        pk = (token, key)
+        i = bisect_right(self._summary_keys, pk) - 1
+        if i < 0:
+            return None
+        ib = self._index_block(i)
+        j = bisect_left(ib.keys, pk)
+        if j >= len(ib.keys) or ib.keys[j] != pk:
+            return None
+        off = ib.data_offsets[j]
+        blk = self._data_block(off)
+        return self._to_mutation(off, blk, ib.block_idx[j])
+
+    def _to_mutation(self, off: int, blk: tuple[Any, ...], idx: int) -> Mutation:
+        try:
+            return mutation_from_obj(blk[idx])
+        except (ValueError, TypeError, IndexError) as e:
+            raise CorruptionError(self.path("Data.db"), off, f"malformed partition: {e}") from e
+
+    def _start(self, after: tuple[int, bytes] | None) -> tuple[int, int] | None:
+        """(data block offset, index in block) of the first partition strictly after `after`."""
+        if after is None:
+            return (FILE_HEADER.size, 0) if self.partitions else None
+        i = max(0, bisect_right(self._summary_keys, after) - 1)
+        while i < len(self._summary_offsets):
+            ib = self._index_block(i)
+            j = bisect_right(ib.keys, after)
+            if j < len(ib.keys):
+                return ib.data_offsets[j], ib.block_idx[j]
+            i += 1
+        return None
+
+    def iter_range(self, after: tuple[int, bytes] | None, end_token: int) -> Iterator[Mutation]:
+        """Partitions strictly after `after` with token <= end_token, ascending."""
+        if self.partitions == 0 or end_token < self.min_token or (after is not None and after[0] > self.max_token):
+            return
+        start = self._start(after)
+        if start is None:
+            return
+        off, idx = start
+        end = self._data.size()
+        while off < end:
+            blk = self._cache.get((self.uid, _DATA, off))
+            if blk is None:
+                raw, flen = self._read_framed(self._data, "Data.db", off)
+                blk = self._decode("Data.db", off, raw)
+            else:
+                flen = BLOCK_HEADER.size + BLOCK_HEADER.unpack(self._data.pread(off, BLOCK_HEADER.size))[0]
+            for k in range(idx, len(blk)):
+                m = self._to_mutation(off, blk, k)
+                if m.token > end_token:
+                    return
+                yield m
+            idx = 0
+            off += flen
+
+    def iter_objs(self) -> Iterator[tuple[int, Any]]:
+        """Every raw partition object in order with its block offset (compaction, verify)."""
+        off = FILE_HEADER.size
+        end = self._data.size()
+        while off < end:
+            raw, flen = self._read_framed(self._data, "Data.db", off)
+            for obj in self._decode("Data.db", off, raw):
+                yield off, obj
+            off += flen
+
+    def verify(self) -> None:
+        """Read and checksum every block of Data and Index."""
+        for _ in self.iter_objs():
+            pass
+        for i in range(len(self._summary_offsets)):
+            raw, _ = self._read_framed(self._index, "Index.db", self._summary_offsets[i])
+            self._decode("Index.db", self._summary_offsets[i], raw)
