@@ -248,3 +248,12 @@ def test_as_rows_lists_every_option_with_source_and_json_value(tmp_path: Path) -
     seed = json.loads(rows["seed_provider"].value)
     assert seed["parameters"] == [{"seeds": "127.0.0.1"}]
     assert "seeds" not in rows
+
+
+def test_docs_list_every_option() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    for name in option_names():
+        key = "seed_provider" if name == "seeds" else name
+        assert f"`{key}`" in doc, f"docs/configuration.md does not document {key}"
+    for flag in CLI_FLAGS:
+        assert f"`{flag}" in doc, f"docs/configuration.md does not document {flag}"
