@@ -406,7 +406,7 @@ class Config:
                 raise ConfigError(key, "must not be a wildcard address (0.0.0.0 / ::)")
         if _is_wildcard(self.rpc_address) and self.broadcast_rpc_address is None:
             raise ConfigError(
-                "broadcast_rpc_address", "must be set when rpc_address is a wildcard address")
+                "rpc_address", "is a wildcard address, so broadcast_rpc_address must be set")
         if self.authorizer == "CassandraAuthorizer" and self.authenticator != "PasswordAuthenticator":
             raise ConfigError("authorizer", "CassandraAuthorizer requires authenticator: PasswordAuthenticator")
         ports = {

@@ -161,7 +161,7 @@ def test_unknown_keys_warn_but_do_not_fail(tmp_path: Path, caplog: pytest.LogCap
     ("endpoint_snitch: Ec2Snitch\n", "endpoint_snitch"),
     ("listen_address: 'not an address!'\n", "listen_address"),
     ("listen_address: 0.0.0.0\n", "listen_address"),
-    ("rpc_address: 0.0.0.0\n", "broadcast_rpc_address"),
+    ("rpc_address: 0.0.0.0\n", "rpc_address"),
     ("smp: 0\n", "smp"),
     ("cluster_name: ''\n", "cluster_name"),
     ("data_file_directories: 5\n", "data_file_directories"),
@@ -224,6 +224,14 @@ def test_invalid_override_names_the_command_line(tmp_path: Path) -> None:
     assert info.value.key == "smp" and info.value.origin == "command line"
     with pytest.raises(ConfigError, match="unknown option"):
         load_config(None, {"no_such_option": 1})
+
+
+def test_cross_field_error_names_where_the_trigger_came_from(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "cluster_name: x\n"), {"rpc_address": "0.0.0.0"})
+    assert (info.value.key, info.value.origin) == ("rpc_address", "command line")
+    c = load_config(None, {"rpc_address": "0.0.0.0", "broadcast_rpc_address": "10.0.0.1"})
+    assert c.effective_broadcast_rpc_address == "10.0.0.1"
 
 
 def test_cli_flags_map_to_options() -> None:
