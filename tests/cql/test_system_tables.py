@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
+import pickle
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -365,3 +369,62 @@ def test_cached_rows_are_not_shared_with_callers() -> None:
     for r in first:
         r["kind"] = "garbage"
     assert all(r["kind"] != "garbage" for r in system_schema_rows(ctx, "columns"))
+
+
+# --------------------------------------------------------------------------------------------------
+# scylla-driver (its own virtualenv: it installs the same `cassandra` module as cassandra-driver)
+
+_SCYLLA_PYTHON = Path(__file__).resolve().parents[2] / ".venv-scylla" / "bin" / "python"
+
+_SCYLLA_SCRIPT = r"""
+import json, pickle, sys
+from cassandra import metadata
+rows = pickle.load(sys.stdin.buffer)
+out = {}
+for parser_name in ("SchemaParserV3", "SchemaParserV4"):
+    base = getattr(metadata, parser_name)
+    class Fed(base):
+        def _query_all(self):
+            for name in ("keyspaces", "tables", "columns", "types", "functions", "aggregates",
+                         "triggers", "indexes", "views"):
+                setattr(self, name + "_result", rows[name])
+            self.virtual_keyspaces_result = []
+            self.virtual_tables_result = []
+            self.virtual_columns_result = []
+            self.scylla_keyspaces_result = []
+            self._aggregate_results()
+    summary = {}
+    for ks in Fed(None, 1.0, 1000, None).get_all_keyspaces():
+        assert ks._exc_info is None, ks.name
+        summary[ks.name] = {
+            t.name: {"pk": [c.name for c in t.partition_key], "ck": [c.name for c in t.clustering_key],
+                     "desc": [c.is_reversed for c in t.clustering_key], "compact": t.is_compact_storage,
+                     "columns": {n: [c.cql_type, c.is_static] for n, c in t.columns.items()},
+                     "error": t._exc_info is not None}
+            for t in ks.tables.values()
+        }
+    out[parser_name] = summary
+json.dump(out, sys.stdout)
+"""
+
+
+@pytest.mark.skipif(not _SCYLLA_PYTHON.exists(), reason="no .venv-scylla with scylla-driver")
+def test_scylla_driver_reconstructs_the_schema() -> None:
+    ctx = context()
+    rows = {name: system_schema_rows(ctx, name)
+            for name in ("keyspaces", "tables", "columns", "types", "functions", "aggregates",
+                         "triggers", "indexes", "views")}
+    proc = subprocess.run([str(_SCYLLA_PYTHON), "-c", _SCYLLA_SCRIPT], input=pickle.dumps(rows),
+                          capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    result = json.loads(proc.stdout)
+    for parser_name, keyspaces in result.items():
+        events = keyspaces["ks"]["events"]
+        assert events["pk"] == ["a", "b"] and events["ck"] == ["c", "d"], parser_name
+        assert events["desc"] == [True, False] and events["compact"] is False
+        assert events["columns"]["s"] == ["int", True]
+        assert events["columns"]["v"] == ["frozen<list<int>>", False]
+        for vt in all_system_tables():
+            meta = keyspaces[vt.keyspace][vt.name]
+            assert not meta["error"] and not meta["compact"], (parser_name, vt.name)
+            assert set(meta["columns"]) == {c.name for c in vt.table.columns}
