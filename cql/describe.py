@@ -273,8 +273,12 @@ def _types(schema: Schema, keyspace: str) -> list[UserTypeDef]:
 
 
 def _mentions(type_text: str, udt: str) -> bool:
-    quoted = re.escape(quote_identifier(udt))
-    return re.search(rf"(?<![\w\"]){quoted}(?![\w\"])", type_text) is not None
+    # The type text may spell the name quoted or not (quoting rules differ slightly between
+    # writers): look for either form as a whole identifier.
+    for form in {udt, '"' + udt.replace('"', '""') + '"'}:
+        if re.search(rf"(?<![\w\"]){re.escape(form)}(?![\w\"])", type_text):
+            return True
+    return False
 
 
 def _require_keyspace(schema: Schema, name: str | None, current: str | None) -> KeyspaceDef:

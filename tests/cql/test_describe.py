@@ -212,6 +212,16 @@ def test_types_come_before_their_users() -> None:
     assert kinds == [("keyspace", '"Quoted KS"'), ("type", "inner"), ("type", '"Outer"'), ("table", '"MyTable"')]
 
 
+def test_type_dependencies_whatever_the_quoting() -> None:
+    base = sample_schema()
+    a = UserTypeDef("ks", "zeta", ("x",), ("int",))
+    b = UserTypeDef("ks", "cluster", ("z",), ("frozen<zeta>",))
+    c = UserTypeDef("ks", "alpha", ("c",), ("frozen<cluster>",))   # written unquoted by the parser
+    schema = base.evolve(types={("ks", "zeta"): a, ("ks", "cluster"): b, ("ks", "alpha"): c})
+    rows = describe("keyspace", "ks", schema, None, None)
+    assert [r[2] for r in rows if r[1] == "type"] == ["zeta", '"cluster"', "alpha"]
+
+
 def test_with_internals_replays_dropped_columns() -> None:
     schema = tricky_schema()
     (row,) = describe("table", ("Quoted KS", "MyTable"), schema, None, None, with_internals=True)
