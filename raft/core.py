@@ -234,7 +234,9 @@ class Core:
                     logger.debug("%s: ignoring vote from %s: leader lease", self.id, msg.src)
                     return
                 if not msg.pre_vote:
-                    self._become_follower(msg.term, None)
+                    # Figure 3.1: only granting a vote resets the election timer; a candidate
+                    # with a stale log must not keep up-to-date servers from timing out.
+                    self._become_follower(msg.term, None, reset_timer=False)
             elif isinstance(msg, m.VoteResponse) and msg.pre_vote and msg.granted:
                 pass  # a granted pre-vote carries the proposed term, not the voter's (§9.6)
             else:
@@ -287,7 +289,15 @@ class Core:
     # ---- elections (thesis §3.4, §3.6, §9.6) ----------------------------------------------
 
     def _promotable(self) -> bool:
-        return self.config.can_vote(self.id)
+        if self.config.can_vote(self.id):
+            return True
+        # A voter removed by a configuration that is not committed yet may still have to lead:
+        # it may hold the only up-to-date log, and the remaining voters cannot elect anyone
+        # without it (e.g. leaving a joint configuration after the leader crashed). It runs for
+        # election under C_new, where its own vote does not count, commits C_new and then steps
+        # down (thesis §4.2.2: a leader not in C_new manages the cluster until C_new commits).
+        idx = self.log.last_config_index()
+        return idx > self.log.commit_index and self.log.config_at(idx - 1).can_vote(self.id)
 
     def _in_lease(self) -> bool:
         return (
@@ -373,7 +383,7 @@ class Core:
 
     # ---- role transitions ---------------------------------------------------------------
 
-    def _become_follower(self, term: Term, leader_id: ServerId | None) -> None:
+    def _become_follower(self, term: Term, leader_id: ServerId | None, reset_timer: bool = True) -> None:
         if self._leader is not None:
             self._fail_leader_reads(self._leader)
         if term != self.term or leader_id != self.leader_id:
@@ -384,8 +394,9 @@ class Core:
         self.role = Role.FOLLOWER
         self.leader_id = leader_id
         self._leader = None
-        self._election_elapsed = 0
-        self._timeout = self._next_timeout()
+        if reset_timer:
+            self._election_elapsed = 0
+            self._timeout = self._next_timeout()
 
     def _become_leader(self) -> None:
         self.role = Role.LEADER

@@ -71,11 +71,11 @@ class LeaderState:
     def sync_members(self, me: ServerId, config: Configuration, last_index: Index) -> None:
         """Track exactly the members of `config` other than ourselves (new ones start probing)."""
         wanted = config.members - {me}
-        for gone in set(self.progress) - wanted:
+        for gone in sorted(set(self.progress) - wanted):
             del self.progress[gone]
             self.read_acks.pop(gone, None)
             self.active.discard(gone)
-        for new in wanted - set(self.progress):
+        for new in sorted(wanted - set(self.progress)):  # sorted: replay must not depend on hashing
             self.progress[new] = Progress(next_index=Index(last_index + 1))
 
     def release_reads(self, me: ServerId, config: Configuration) -> list[PendingRead]:
