@@ -415,15 +415,20 @@ class ServerConnection:
         return out
 
     def _check_send(self, response: Response, stream: int) -> None:
-        if isinstance(response, Ready | Authenticate) and self._state is not ConnectionState.STARTING:
-            raise LocalProtocolError(f"{type(response).__name__} only answers STARTUP")
-        if isinstance(response, AuthSuccess) and self._state is not ConnectionState.AUTHENTICATING:
+        state = self._state
+        if isinstance(response, Ready) and state not in (ConnectionState.STARTING, ConnectionState.READY):
+            # READY answers STARTUP, and REGISTER once the connection is ready (spec 4.1.8).
+            raise LocalProtocolError("READY only answers STARTUP or REGISTER")
+        if isinstance(response, Authenticate) and state is not ConnectionState.STARTING:
+            raise LocalProtocolError("AUTHENTICATE only answers STARTUP")
+        if isinstance(response, AuthSuccess) and state is not ConnectionState.AUTHENTICATING:
             raise LocalProtocolError("AuthSuccess outside authentication")
 
     def _after_send(self, response: Response, stream: int) -> None:
         if isinstance(response, Ready):
-            self._state = ConnectionState.READY
-            self._compress_out = self._compression is not None
+            if self._state is ConnectionState.STARTING:
+                self._state = ConnectionState.READY
+                self._compress_out = self._compression is not None
         elif isinstance(response, Authenticate):
             self._state = ConnectionState.AUTHENTICATING
             self._compress_out = self._compression is not None

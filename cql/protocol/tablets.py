@@ -14,7 +14,7 @@ covering tokens (first_token, last_token]. Layout (CQL value encodings, v3+ coll
 
 Worked example: first=-1, last=5, one replica (00..01, shard 2) ->
     00000008 ffffffffffffffff  00000008 0000000000000005
-    00000024 00000001 00000018 00000010 00..01 00000004 00000002
+    00000024 00000001 0000001c 00000010 00..01 00000004 00000002
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ TABLETS_ROUTING_V1_KEY: Final = "tablets-routing-v1"
 _LEN_8: Final = INT.pack(8)
 _LEN_4: Final = INT.pack(4)
 _LEN_16: Final = INT.pack(16)
+# One frozen<tuple<uuid, int>> value: [int]16 + uuid, [int]4 + int.
+_REPLICA_TUPLE_LEN: Final = INT.pack(4 + 16 + 4 + 4)
 
 
 def encode_tablets_routing_v1(
@@ -38,7 +40,7 @@ def encode_tablets_routing_v1(
     """Serialize one tablet's routing info: token range (first, last] and (host_id, shard) list."""
     replica_elements = bytearray()
     for host_id, shard in replicas:
-        replica_elements += INT.pack(24)  # frozen tuple value: 4+16 (uuid) + 4+4 (int)
+        replica_elements += _REPLICA_TUPLE_LEN
         replica_elements += _LEN_16
         replica_elements += host_id.bytes
         replica_elements += _LEN_4
