@@ -254,10 +254,20 @@ class ServerConnection:
             self._fail(f"Request on negative stream id {stream}", None)
         if length < 0:
             self._fail(f"Negative frame body length {length}", stream)
+        if version not in SUPPORTED_VERSIONS:
+            if length > self.max_frame_size_bytes:
+                # Likely not CQL at all (TLS hello, HTTP...): nothing sensible to skip to.
+                self._fail(
+                    f"Not a CQL frame: {unsupported_version_message(version)}; "
+                    f"body length {length}",
+                    stream,
+                )
+            # Refuse at once, without waiting for the body (section 2.1 and CLIENT-COMPAT.md:
+            # the client steps down on seeing "unsupported protocol version").
+            self._skip_body(header_size, length, avail)
+            raise ClientProtocolError(unsupported_version_message(version), stream)
         if length > self.max_frame_size_bytes:
-            in_buffer = min(length, avail - header_size)
-            self._consume(header_size + in_buffer)
-            self._skip = length - in_buffer
+            self._skip_body(header_size, length, avail)
             raise ClientProtocolError(
                 f"Request is too big: length {length} exceeds maximum allowed length "
                 f"{self.max_frame_size_bytes}",
@@ -270,8 +280,6 @@ class ServerConnection:
             body = bytes(view[pos + header_size : end])
         self._consume(header_size + length)
 
-        if version not in SUPPORTED_VERSIONS:
-            raise ClientProtocolError(unsupported_version_message(version), stream)
         if self._version is None:
             self._version = version
             self._ctx = EncodeContext(version=version)
@@ -294,6 +302,12 @@ class ServerConnection:
             self._state = ConnectionState.CLOSED
             return ConnectionClosed(incomplete_frame=avail > 0 or self._skip > 0)
         return NEED_DATA
+
+    def _skip_body(self, header_size: int, length: int, avail: int) -> None:
+        """Drop the header and the body (what is buffered now, the rest as it arrives)."""
+        in_buffer = min(length, avail - header_size)
+        self._consume(header_size + in_buffer)
+        self._skip = length - in_buffer
 
     def _consume(self, n: int) -> None:
         self._pos += n

@@ -62,6 +62,10 @@ LONG: Final = struct.Struct(">q")
 BYTE: Final = struct.Struct(">B")
 SHORT_SHORT: Final = struct.Struct(">HH")
 
+_unpack_short = SHORT.unpack_from
+_unpack_int = INT.unpack_from
+_unpack_long = LONG.unpack_from
+
 NULL_VALUE: Final = INT.pack(-1)
 UNSET_VALUE: Final = INT.pack(-2)
 
@@ -84,33 +88,93 @@ class BodyReader:
     def remaining(self) -> int:
         return self._end - self.pos
 
+    def _truncated(self, n: int, what: str) -> ClientProtocolError:
+        return ClientProtocolError(
+            f"Truncated frame body: {what} needs {n} bytes at offset {self.pos}, "
+            f"{self._end - self.pos} left"
+        )
+
     def _need(self, n: int, what: str) -> int:
         start = self.pos
         end = start + n
-        if end > self._end:
-            raise ClientProtocolError(
-                f"Truncated frame body: {what} needs {n} bytes at offset {start}, "
-                f"{self._end - start} left"
-            )
+        if n < 0 or end > self._end:
+            raise self._truncated(n, what)
         self.pos = end
         return start
 
+    # The fixed-width readers are on the EXECUTE hot path: no helper calls on success.
+
     def read_byte(self) -> int:
-        start = self._need(1, "[byte]")
-        return self._data[start]
+        pos = self.pos
+        if pos >= self._end:
+            raise self._truncated(1, "[byte]")
+        self.pos = pos + 1
+        return self._data[pos]
 
     def read_short(self) -> int:
-        return int(SHORT.unpack_from(self._data, self._need(2, "[short]"))[0])
+        pos = self.pos
+        if pos + 2 > self._end:
+            raise self._truncated(2, "[short]")
+        self.pos = pos + 2
+        return int(_unpack_short(self._data, pos)[0])
 
     def read_int(self) -> int:
-        return int(INT.unpack_from(self._data, self._need(4, "[int]"))[0])
+        pos = self.pos
+        if pos + 4 > self._end:
+            raise self._truncated(4, "[int]")
+        self.pos = pos + 4
+        return int(_unpack_int(self._data, pos)[0])
 
     def read_long(self) -> int:
-        return int(LONG.unpack_from(self._data, self._need(8, "[long]"))[0])
+        pos = self.pos
+        if pos + 8 > self._end:
+            raise self._truncated(8, "[long]")
+        self.pos = pos + 8
+        return int(_unpack_long(self._data, pos)[0])
 
     def read_raw(self, n: int) -> bytes:
-        start = self._need(n, "raw bytes")
-        return self._data[start : start + n]
+        pos = self.pos
+        end = pos + n
+        if n < 0 or end > self._end:
+            raise self._truncated(n, "raw bytes")
+        self.pos = end
+        return self._data[pos:end]
+
+    def read_values(self, allow_unset: bool) -> tuple[Value, ...]:
+        """A [short] n followed by n [value]s: the bind values of QUERY/EXECUTE/BATCH.
+
+        The hottest loop of request decoding, hence written against local variables.
+        """
+        data = self._data
+        end = self._end
+        pos = self.pos
+        if pos + 2 > end:
+            raise self._truncated(2, "[short]")
+        count = _unpack_short(data, pos)[0]
+        pos += 2
+        out: list[Value] = []
+        append = out.append
+        for _ in range(count):
+            if pos + 4 > end:
+                self.pos = pos
+                raise self._truncated(4, "[value] length")
+            n = _unpack_int(data, pos)[0]
+            pos += 4
+            if n >= 0:
+                if pos + n > end:
+                    self.pos = pos
+                    raise self._truncated(n, "[value]")
+                append(data[pos : pos + n])
+                pos += n
+            elif n == -1:
+                append(None)
+            elif n == -2 and allow_unset:
+                append(UNSET)
+            else:
+                self.pos = pos
+                raise ClientProtocolError(f"Invalid [value] length {n}")
+        self.pos = pos
+        return tuple(out)
 
     def _utf8(self, n: int, what: str) -> str:
         start = self._need(n, what)

@@ -381,3 +381,30 @@ def test_prepare_while_ready() -> None:
     conn = ready_connection()
     conn.receive_data(request_frame(dp.PrepareMessage("SELECT * FROM t WHERE k = ?"), 12))
     assert conn.next_event() == Prepare("SELECT * FROM t WHERE k = ?", stream=12)
+
+
+def test_unsupported_version_refused_before_its_body_arrives() -> None:
+    conn = ServerConnection()
+    v5_startup = frame(5, 0x01, b"\x00\x01\x00\x0bCQL_VERSION\x00\x053.0.0", 3)
+    conn.receive_data(v5_startup[:12])
+    with pytest.raises(ClientProtocolError, match="unsupported protocol version") as info:
+        conn.next_event()
+    assert info.value.stream == 3 and not info.value.fatal
+    conn.receive_data(v5_startup[12:] + request_frame(dp.OptionsMessage(), 4))
+    assert conn.next_event() == Options(stream=4)
+
+
+def test_non_cql_bytes_are_fatal() -> None:
+    conn = ServerConnection()
+    conn.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    with pytest.raises(ClientProtocolError, match="Not a CQL frame") as info:
+        conn.next_event()
+    assert info.value.fatal
+
+
+def test_register_is_answered_with_ready() -> None:
+    conn = ready_connection(compression="lz4")
+    conn.receive_data(request_frame(dp.RegisterMessage(["SCHEMA_CHANGE"]), 6, compressed=True))
+    assert conn.next_event().stream == 6  # type: ignore[union-attr]
+    assert isinstance(decode_response(conn.send(Ready(), 6)), dp.ReadyMessage)
+    assert conn.state is ConnectionState.READY
