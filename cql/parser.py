@@ -20,13 +20,17 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import functools
 import hashlib
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import lark
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -169,6 +173,13 @@ class _Builder(Transformer[Token, Any]):
     selector_ident = ident
 
     def unreserved_keyword(self, c: list[Any]) -> str:
+        if not isinstance(c[0], Token):  # via describe_safe_keyword
+            word: str = c[0]
+            return word
+        self.last_token = c[0]
+        return str(c[0]).lower()
+
+    def describe_safe_keyword(self, c: list[Any]) -> str:
         self.last_token = c[0]
         return str(c[0]).lower()
 
@@ -1008,7 +1019,7 @@ class _Builder(Transformer[Token, Any]):
         return ast.Describe(ast.DescribeKind.NAME, c[0])
 
     def describe_name(self, c: list[Any]) -> ast.QualifiedName:
-        first = self.ident([c[0]])
+        first = self.ident([c[0]]) if isinstance(c[0], Token) else c[0]
         if c[1] is None:
             return ast.QualifiedName(None, first)
         return ast.QualifiedName(first, c[1])
@@ -1027,29 +1038,47 @@ _builder = _Builder()
 _lock = threading.Lock()
 
 
-def _cache_path(grammar: str) -> str | bool:
-    """A per-user cache file for the LALR tables (Lark verifies the grammar hash inside it too)."""
+def _cache_path(grammar: str) -> str | None:
+    """A per-user cache file for the LALR tables, named by a hash of the grammar, Lark's version and
+    Python's (Lark also verifies its own hash inside the file), or None if there is nowhere to put it."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     directory = os.path.join(base, "scylla-py")
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError:
-        return False
-    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+        return None
+    if not os.access(directory, os.W_OK):
+        return None
+    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return os.path.join(directory, f"cql-grammar-{digest}.lark-cache")
 
 
 def _build() -> Lark:
     grammar = _GRAMMAR_PATH.read_text(encoding="utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        start=["start", "script"],
-        maybe_placeholders=True,
-        transformer=_builder,
-        cache=_cache_path(grammar),
-    )
+    cache = _cache_path(grammar)
+
+    def construct() -> Lark:
+        return Lark(
+            grammar,
+            parser="lalr",
+            lexer="contextual",
+            start=["start", "script"],
+            maybe_placeholders=True,
+            transformer=_builder,
+            cache=cache or False,
+        )
+
+    if cache is None:
+        return construct()
+    # Shard processes start together: the first builds and writes the cache under the lock, the
+    # others wait and then load it (Lark writes the file in place, so it must not be read early).
+    with open(cache + ".lock", "a+b") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            return construct()
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 _lark = _build()
@@ -1122,10 +1151,27 @@ def _run(text: str, start: str) -> Any:
         return result, tuple(_builder.bind_names)
 
 
+_CACHED_TEXT_MAX_CHARS = 2048
+
+
 def parse(text: str) -> ast.ParsedStatement:
-    """Parse one statement (a trailing `;` is allowed). Raises SyntaxException on bad syntax."""
+    """Parse one statement (a trailing `;` is allowed). Raises SyntaxException on bad syntax.
+
+    Results for short texts are memoized (the AST is immutable), so a client repeating the same
+    simple statement text - drivers' metadata queries, cqlsh's, an application's literal
+    statements - pays for the parse once. Callers must never mutate a returned node (the one mutable
+    thing in it is a map-valued Property's dict)."""
+    if len(text) <= _CACHED_TEXT_MAX_CHARS:
+        return _parse_memoized(text)
+    return _parse_uncached(text)
+
+
+def _parse_uncached(text: str) -> ast.ParsedStatement:
     statement, names = _run(text, "start")
     return ast.ParsedStatement(statement, len(names), names)
+
+
+_parse_memoized = functools.lru_cache(maxsize=4096)(_parse_uncached)
 
 
 def parse_script(text: str) -> list[ast.ParsedStatement]:

@@ -583,3 +583,21 @@ K = ast.DescribeKind
 ])
 def test_describe(text: str, expected: ast.Describe) -> None:
     assert stmt(text) == expected
+
+
+@pytest.mark.parametrize("name", ["users", "roles", "key", "json", "system", "system_schema"])
+def test_describe_unreserved_names(name: str) -> None:
+    assert stmt(f"DESCRIBE {name}") == ast.Describe(K.NAME, q(name))
+    assert stmt(f"DESCRIBE {name}.{name}") == ast.Describe(K.NAME, q(name, name))
+
+
+@pytest.mark.parametrize("table", [
+    "system.local", "system.peers", "system.peers_v2", "system_schema.keyspaces", "system_schema.tables",
+    "system_schema.columns", "system_schema.types", "system_schema.functions", "system_schema.aggregates",
+    "system_schema.triggers", "system_schema.indexes", "system_schema.views", "system.versions",
+    "system_virtual_schema.keyspaces", "system_traces.sessions", "system_traces.events", "system.tablets",
+    "system_schema.scylla_keyspaces", 'system."IndexInfo"',
+])
+def test_system_tables(table: str) -> None:
+    got = stmt(f"SELECT * FROM {table} USING TIMEOUT 5000ms")
+    assert got.wildcard and got.timeout == Literal(LiteralKind.DURATION, "5000ms")
