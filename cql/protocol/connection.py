@@ -26,6 +26,8 @@ Invariants:
   (READY or AUTHENTICATE are sent uncompressed). Empty bodies are never compressed.
 - A frame longer than `max_frame_size_bytes` is never buffered: its body is discarded as it
   arrives and a non-fatal error is raised for its stream.
+- A `tablets-routing-v1` custom-payload entry is dropped unless the client negotiated
+  TABLETS_ROUTING_V1 (see `negotiated_extensions`).
 - v5 segment framing (CRC24/CRC32 segments after READY) is not implemented; it would slot in
   between `receive_data` and the frame parser, feeding it envelope bytes.
 
@@ -69,6 +71,7 @@ from cql.protocol.responses import (
     Ready,
     Response,
 )
+from cql.protocol.tablets import TABLETS_ROUTING_V1_KEY
 from cql.protocol.wire import (
     BodyReader,
     ClientProtocolError,
@@ -135,6 +138,9 @@ _LWT_EXTENSION: Final = "SCYLLA_LWT_ADD_METADATA_MARK"
 _LWT_MASK_KEY: Final = "LWT_OPTIMIZATION_META_BIT_MASK"
 _RATE_LIMIT_EXTENSION: Final = "SCYLLA_RATE_LIMIT_ERROR"
 _DEFAULT_LWT_MASK: Final = 0x80000000
+_TABLETS_EXTENSION: Final = "TABLETS_ROUTING_V1"
+_TABLETS_PAYLOAD_KEY: Final = TABLETS_ROUTING_V1_KEY
+_STANDARD_OPTIONS: Final = frozenset({"CQL_VERSION", "COMPRESSION"})
 _COMPACT_THRESHOLD_BYTES: Final = 64 * 1024
 
 
@@ -177,6 +183,7 @@ class ServerConnection:
         self._compress_out = False
         self._startup_stream: int | None = None
         self._startup_options: Mapping[str, str] | None = None
+        self._extensions: frozenset[str] = frozenset()
         self._ctx = EncodeContext(version=DEFAULT_VERSION)
 
     # --- introspection -------------------------------------------------------------------------
@@ -199,6 +206,12 @@ class ServerConnection:
     def startup_options(self) -> Mapping[str, str] | None:
         """The options of the accepted STARTUP (client name, extensions...), None before it."""
         return self._startup_options
+
+    @property
+    def negotiated_extensions(self) -> frozenset[str]:
+        """ScyllaDB extensions in force: keys we advertised in SUPPORTED that the client echoed
+        in STARTUP (protocol-extensions.md), e.g. "TABLETS_ROUTING_V1". Empty before STARTUP."""
+        return self._extensions
 
     @property
     def buffered_bytes(self) -> int:
@@ -368,6 +381,9 @@ class ServerConnection:
             lwt_flag_mask=self._negotiated_lwt_mask(options),
             rate_limit_error_code=self._negotiated_rate_limit_code(options),
         )
+        self._extensions = frozenset(
+            key for key in options if key in self.supported and key not in _STANDARD_OPTIONS
+        )
 
     def _negotiated_lwt_mask(self, options: Mapping[str, str]) -> int:
         if _LWT_EXTENSION not in options or _LWT_EXTENSION not in self.supported:
@@ -410,9 +426,15 @@ class ServerConnection:
             if response.warnings:
                 flags |= FLAG_WARNING
                 write_string_list(buf, response.warnings)
-            if response.custom_payload:
+            payload = response.custom_payload
+            if payload and _TABLETS_PAYLOAD_KEY in payload and (
+                _TABLETS_EXTENSION not in self._extensions
+            ):
+                # The routing hint is only for clients that negotiated it (protocol-extensions.md).
+                payload = {k: v for k, v in payload.items() if k != _TABLETS_PAYLOAD_KEY}
+            if payload:
                 flags |= FLAG_CUSTOM_PAYLOAD
-                write_bytes_map(buf, response.custom_payload)
+                write_bytes_map(buf, payload)
         response.encode_body(buf, ctx)
         opcode = response.opcode
 
@@ -458,3 +480,4 @@ class ServerConnection:
             self._compression = None
             self._startup_options = None
             self._startup_stream = None
+            self._extensions = frozenset()

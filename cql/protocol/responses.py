@@ -102,6 +102,10 @@ class Supported(Response):
     options: Mapping[str, Sequence[str]]
 
     def encode_body(self, buf: bytearray, ctx: EncodeContext) -> None:
+        for key in ("CQL_VERSION", "COMPRESSION"):
+            if key not in self.options:
+                # Both drivers crash on a SUPPORTED without these keys (CLIENT-COMPAT.md).
+                raise ValueError(f"SUPPORTED must contain {key}")
         write_string_multimap(buf, self.options)
 
 
@@ -281,7 +285,12 @@ def _column_specs(columns: tuple[ColumnSpec, ...]) -> tuple[int, bytes]:
 
 
 def _specs_of(columns: Sequence[ColumnSpec]) -> tuple[int, bytes]:
-    return _column_specs(columns if isinstance(columns, tuple) else tuple(columns))
+    key = columns if isinstance(columns, tuple) else tuple(columns)
+    try:
+        return _column_specs(key)
+    except TypeError:
+        # A type option holding a list (unhashable) cannot be a cache key; encode uncached.
+        return _column_specs.__wrapped__(key)
 
 
 def _write_rows_metadata(

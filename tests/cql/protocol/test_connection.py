@@ -408,3 +408,30 @@ def test_register_is_answered_with_ready() -> None:
     assert conn.next_event().stream == 6  # type: ignore[union-attr]
     assert isinstance(decode_response(conn.send(Ready(), 6)), dp.ReadyMessage)
     assert conn.state is ConnectionState.READY
+
+
+def test_negotiated_extensions_and_tablets_payload_gate() -> None:
+    supported = {**SUPPORTED, "TABLETS_ROUTING_V1": [""], "SCYLLA_NR_SHARDS": ["2"]}
+    payload = {"tablets-routing-v1": b"\x00", "other": b"\x01"}
+    for options, expected in (({"TABLETS_ROUTING_V1": "", "DRIVER_NAME": "d"}, payload),
+                              ({"DRIVER_NAME": "d"}, {"other": b"\x01"})):
+        conn = ServerConnection(supported=supported)
+        conn.receive_data(request_frame(dp.StartupMessage("3.0.0", options), 1))
+        conn.next_event()
+        assert conn.negotiated_extensions == ({"TABLETS_ROUTING_V1"} if len(expected) == 2 else set())
+        conn.send(Ready(), 1)
+        assert decode_response(conn.send(ResultVoid(custom_payload=payload), 2)).custom_payload == expected
+
+
+def test_supported_without_required_keys_is_a_server_bug() -> None:
+    with pytest.raises(ValueError, match="COMPRESSION"):
+        ServerConnection().send(Supported({"CQL_VERSION": ["3.3.1"]}), 0)
+
+
+def test_unhashable_type_options_are_encoded_uncached() -> None:
+    from cql.protocol_types import UDT
+
+    udt = (UDT, "ks", "addr", [("street", (0x000D,))])  # a list inside: not hashable
+    msg = decode_response(ready_connection().send(
+        ResultPrepared(b"i", [ColumnSpec("ks", "t", "a", udt)], [], None), 1))
+    assert msg.bind_metadata[0].type.fieldnames == ("street",)

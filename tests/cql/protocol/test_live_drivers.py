@@ -51,7 +51,7 @@ def _common(result: dict[str, Any]) -> None:
         assert r["FAIL unavailable"][0] == "Unavailable"
     assert result["v4"]["pk_indexes"] == [0] and result["v3"]["pk_indexes"] is None
     assert result["v4"]["warnings"] == ["Batch too large"] and result["v3"]["warnings"] is None
-    assert result["v4"]["has_tablet_payload"] and not result["v3"]["has_tablet_payload"]
+    assert not result["v3"]["has_tablet_payload"]  # v3 has no custom payloads
 
 
 def test_cassandra_driver(port: int) -> None:
@@ -59,8 +59,10 @@ def test_cassandra_driver(port: int) -> None:
     assert not result["scylla"]
     assert result["refused"] == {"66": "unsupported", "65": "unsupported", "5": "unsupported"}
     _common(result)
-    # Without the extension the rate-limit error degrades to CONFIG_ERROR.
+    # Without the extensions the rate-limit error degrades to CONFIG_ERROR and the tablets
+    # routing hint is withheld.
     assert result["v4"]["FAIL rate"][0] == "ConfigurationException"
+    assert not result["v4"]["has_tablet_payload"]
 
 
 def test_scylla_driver(port: int) -> None:
@@ -71,6 +73,7 @@ def test_scylla_driver(port: int) -> None:
     for key in ("v4", "v3"):
         assert result[key]["is_lwt"] is False and result[key]["lwt_is_lwt"] is True
         assert result[key]["FAIL rate"][0] == "RateLimitReached"
+    assert result["v4"]["has_tablet_payload"]
     assert result["v4"]["tablet"] == [-100, 200, [[str(TABLET_HOST), 3]]]
 
 
