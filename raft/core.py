@@ -225,6 +225,10 @@ class Core:
         if msg.src == self.id:
             logger.warning("%s: dropping message claiming to come from ourselves", self.id)
             return
+        if isinstance(msg, m.VoteRequest) and msg.src not in self.config.members:
+            # Before any term handling: a stranger's high term must not depose anyone.
+            logger.warning("%s: rejecting vote request from unknown server %s", self.id, msg.src)
+            return
         if msg.term > self.term:
             if isinstance(msg, m.VoteRequest):
                 if self._in_lease() and not msg.force:
@@ -336,10 +340,6 @@ class Core:
         self._fail_forwarded()
 
     def _on_vote_request(self, msg: m.VoteRequest) -> None:
-        if msg.src not in self.config.members:
-            logger.warning("%s: rejecting vote request from unknown server %s", self.id, msg.src)
-            self._send(m.VoteResponse(self.id, msg.src, self.term, False, msg.pre_vote))
-            return
         up_to_date = self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
         if msg.pre_vote:
             # Grant if we would grant a real vote at that term: it is higher than ours, the log
