@@ -172,10 +172,14 @@ class ServerConnection:
             raise ValueError(f"cannot offer compression {sorted(unknown)}: only lz4 is implemented")
         self.max_frame_size_bytes = max_frame_size_bytes
         self.supported = supported
+        # Parsed once, so a malformed value fails here rather than in the middle of a STARTUP.
+        self._lwt_mask = self._advertised_int(_LWT_EXTENSION, _LWT_MASK_KEY, _DEFAULT_LWT_MASK)
+        self._rate_limit_code = self._advertised_int(_RATE_LIMIT_EXTENSION, "ERROR_CODE", None)
         self._buf = bytearray()
         self._pos = 0
         self._skip = 0  # body bytes of an oversized frame still to discard
         self._eof = False
+        self._closed = False  # ConnectionClosed was returned
         self._fatal: ClientProtocolError | None = None
         self._state = ConnectionState.AWAIT_STARTUP
         self._version: int | None = None
@@ -190,6 +194,13 @@ class ServerConnection:
 
     @property
     def state(self) -> ConnectionState:
+        """ERROR after a fatal error, CLOSED once `ConnectionClosed` was returned, else the
+        handshake state. (EOF does not change what `send()` accepts: requests read before it
+        may still be answered.)"""
+        if self._fatal is not None:
+            return ConnectionState.ERROR
+        if self._closed:
+            return ConnectionState.CLOSED
         return self._state
 
     @property
@@ -312,7 +323,7 @@ class ServerConnection:
 
     def _starved(self, avail: int) -> NeedData | ConnectionClosed:
         if self._eof:
-            self._state = ConnectionState.CLOSED
+            self._closed = True
             return ConnectionClosed(incomplete_frame=avail > 0 or self._skip > 0)
         return NEED_DATA
 
@@ -333,7 +344,6 @@ class ServerConnection:
 
     def _fail(self, message: str, stream: int | None) -> NoReturn:
         self._fatal = ClientProtocolError(message, stream, fatal=True)
-        self._state = ConnectionState.ERROR
         raise ClientProtocolError(message, stream, fatal=True)
 
     def _decode(self, version: int, flags: int, stream: int, opcode: int, body: bytes) -> Request:
@@ -385,17 +395,26 @@ class ServerConnection:
             key for key in options if key in self.supported and key not in _STANDARD_OPTIONS
         )
 
+    def _advertised_int(self, extension: str, key: str, default: int | None) -> int | None:
+        if extension not in self.supported:
+            return None
+        value = _extension_field(self.supported[extension], key)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"supported[{extension!r}]: {key}={value!r} is not an integer") from None
+
     def _negotiated_lwt_mask(self, options: Mapping[str, str]) -> int:
-        if _LWT_EXTENSION not in options or _LWT_EXTENSION not in self.supported:
+        if _LWT_EXTENSION not in options or self._lwt_mask is None:
             return 0
-        advertised = _extension_field(self.supported[_LWT_EXTENSION], _LWT_MASK_KEY)
-        return int(advertised) if advertised else _DEFAULT_LWT_MASK
+        return self._lwt_mask
 
     def _negotiated_rate_limit_code(self, options: Mapping[str, str]) -> int | None:
-        if _RATE_LIMIT_EXTENSION not in options or _RATE_LIMIT_EXTENSION not in self.supported:
+        if _RATE_LIMIT_EXTENSION not in options:
             return None
-        advertised = _extension_field(self.supported[_RATE_LIMIT_EXTENSION], "ERROR_CODE")
-        return int(advertised) if advertised else None
+        return self._rate_limit_code
 
     # --- output --------------------------------------------------------------------------------
 

@@ -435,3 +435,18 @@ def test_unhashable_type_options_are_encoded_uncached() -> None:
     msg = decode_response(ready_connection().send(
         ResultPrepared(b"i", [ColumnSpec("ks", "t", "a", udt)], [], None), 1))
     assert msg.bind_metadata[0].type.fieldnames == ("street",)
+
+
+def test_requests_read_before_eof_can_still_be_answered() -> None:
+    conn = ServerConnection()
+    conn.receive_data(request_frame(dp.StartupMessage("3.0.0", {}), 1))
+    conn.receive_data(b"")
+    assert isinstance(conn.next_event(), Startup)
+    assert conn.next_event() == ConnectionClosed()
+    assert conn.state is ConnectionState.CLOSED
+    assert decode_response(conn.send(Ready(), 1)).stream_id == 1
+
+
+def test_malformed_extension_parameters_fail_at_construction() -> None:
+    with pytest.raises(ValueError, match="ERROR_CODE"):
+        ServerConnection(supported={**SUPPORTED, "SCYLLA_RATE_LIMIT_ERROR": ["ERROR_CODE=x"]})
