@@ -27,12 +27,15 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import lark
 from lark import Lark, Token, Transformer
+from lark.common import LexerConf
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer, LexerState
 
 from cql import ast
 from cql.errors import CQLError, InvalidRequest, SyntaxException
@@ -1034,13 +1037,99 @@ class _Builder(Transformer[Token, Any]):
 # The parser instance
 
 _GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
-_builder = _Builder()
 _lock = threading.Lock()
 
 
-def _cache_path(grammar: str) -> str | None:
-    """A per-user cache file for the LALR tables, named by a hash of the grammar, Lark's version and
-    Python's (Lark also verifies its own hash inside the file), or None if there is nowhere to put it."""
+# --------------------------------------------------------------------------------------------------
+# The lexer
+
+
+class _CqlLexer(Lexer):
+    """Lark's contextual lexing, done with one compiled regex.
+
+    Lark's own contextual lexer keeps a separate regex per parser state; this one matches every
+    terminal of the grammar (same patterns, same priority order, taken from the grammar itself) in
+    one alternation, then picks the token type the current LALR state accepts:
+    - a word is the keyword it spells when the state accepts that keyword, else IDENT (so an
+      unreserved keyword reads as a name where only a name fits, and a reserved one is then rejected
+      by the `ident` callback);
+    - `true`/`false` and ISO durations (`P1D`) that the state does not accept read as words;
+    - a number starting with `-` where the state accepts MINUS but not the number reads as MINUS
+      (`c = c -1`).
+    It is about twice as fast as Lark's, for the same result on every input."""
+
+    __future_interface__ = 2
+
+    def __init__(self, conf: LexerConf) -> None:
+        self.keywords: dict[str, str] = {}
+        punctuation: list[tuple[str, str]] = []
+        patterns: dict[str, tuple[int, str]] = {}
+        for terminal in conf.terminals:
+            pattern = terminal.pattern
+            if pattern.type == "str":
+                if pattern.value.isalpha():
+                    self.keywords[pattern.value.lower()] = terminal.name
+                else:
+                    punctuation.append((terminal.name, re.escape(pattern.value)))
+            else:
+                patterns[terminal.name] = (terminal.priority, pattern.to_regexp())
+        self.ignored = frozenset(conf.ignore)
+        ordered = [name for name in self.ignored]
+        ordered += sorted((n for n in patterns if n not in self.ignored), key=lambda n: -patterns[n][0])
+        alternatives = [f"(?P<{name}>{patterns[name][1]})" for name in ordered]
+        punctuation.sort(key=lambda item: -len(item[1]))
+        alternatives += [f"(?P<{name}>{regex})" for name, regex in punctuation]
+        self.scanner = re.compile("|".join(alternatives))
+        self.word = re.compile(patterns["IDENT"][1] + r"\Z")
+
+    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
+        source = lexer_state.text
+        text: str = source.text
+        pos, end = source.start, source.end
+        states = parser_state.parse_conf.states
+        stack = parser_state.state_stack
+        keywords, ignored, scan, word = self.keywords, self.ignored, self.scanner.match, self.word
+        line, line_start = 1, 0
+        while pos < end:
+            m = scan(text, pos, end)
+            if m is None:
+                raise UnexpectedCharacters(  # type: ignore[no-untyped-call]
+                    text, pos, line, pos - line_start + 1, state=parser_state)
+            kind = m.lastgroup
+            assert kind is not None
+            value = m.group()
+            if kind in ignored or kind == "STRING" or kind == "QUOTED_IDENT":
+                newlines = value.count("\n")
+                if kind in ignored:
+                    if newlines:
+                        line += newlines
+                        line_start = pos + value.rindex("\n") + 1
+                    pos = m.end()
+                    continue
+            else:
+                newlines = 0
+            accepts = states[stack[-1]]
+            if kind == "IDENT":
+                keyword = keywords.get(value.lower())
+                if keyword is not None and keyword in accepts:
+                    kind = keyword
+            elif kind not in accepts:
+                if word.match(value):
+                    keyword = keywords.get(value.lower())
+                    kind = keyword if keyword is not None and keyword in accepts else "IDENT"
+                elif value[0] == "-" and "MINUS" in accepts:
+                    kind, value = "MINUS", "-"
+            yield Token(kind, value, pos, line, pos - line_start + 1)
+            if newlines:
+                line += newlines
+                line_start = pos + value.rindex("\n") + 1
+            pos += len(value)
+
+
+def _cache_path(grammar: str, variant: str) -> str | None:
+    """A per-user cache file for the LALR tables, named by a hash of the grammar, the lexer variant,
+    Lark's version and Python's (Lark also verifies its own hash inside the file), or None if there
+    is nowhere to put it."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     directory = os.path.join(base, "scylla-py")
     try:
@@ -1049,23 +1138,25 @@ def _cache_path(grammar: str) -> str | None:
         return None
     if not os.access(directory, os.W_OK):
         return None
-    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
+    key = f"{grammar}\0{variant}\0{lark.__version__}\0{sys.version_info[:2]}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return os.path.join(directory, f"cql-grammar-{digest}.lark-cache")
 
 
-def _build() -> Lark:
+def _make_lark(builder: _Builder, lexer: str | type[Lexer] = _CqlLexer) -> Lark:
+    """The Lark LALR parser over grammar.lark, calling `builder` as it reduces. `lexer="contextual"`
+    gives Lark's own contextual lexer (the tests' reference for `_CqlLexer`)."""
     grammar = _GRAMMAR_PATH.read_text(encoding="utf-8")
-    cache = _cache_path(grammar)
+    cache = _cache_path(grammar, lexer if isinstance(lexer, str) else lexer.__qualname__)
 
     def construct() -> Lark:
         return Lark(
             grammar,
             parser="lalr",
-            lexer="contextual",
+            lexer=lexer,
             start=["start", "script"],
             maybe_placeholders=True,
-            transformer=_builder,
+            transformer=builder,
             cache=cache or False,
         )
 
@@ -1081,7 +1172,8 @@ def _build() -> Lark:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-_lark = _build()
+_builder = _Builder()
+_lark = _make_lark(_builder)
 
 
 # --------------------------------------------------------------------------------------------------
