@@ -167,6 +167,10 @@ class TcpTransport:
             while True:
                 data = await reader.read(1 << 16)
                 if not data:
+                    if decoder.buffered_bytes:
+                        self.rejected += 1
+                        logger.warning("%s: connection from %s ended inside a truncated frame (%d bytes)",
+                                       self.id, peer, decoder.buffered_bytes)
                     break
                 for msg in decoder.feed(data):
                     self._deliver(msg)
