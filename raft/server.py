@@ -203,6 +203,7 @@ class RaftServer:
         deadline = self._clock() + self.config.request_timeout_s
         if core.role == Role.LEADER:
             term, index = core.propose(data)
+            self._wake.set()
         else:
             if core.leader_id is None:
                 await self.wait_for_leader(self.config.request_timeout_s)

@@ -98,7 +98,7 @@ class TcpTransport:
         self.queue_limit = queue_limit
         self._handler: MessageHandler | None = None
         self._server: asyncio.Server | None = None
-        self._inbound: set[asyncio.Task[None]] = set()
+        self._inbound: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self.dropped = 0
         self.rejected = 0
 
@@ -146,8 +146,10 @@ class TcpTransport:
             self._server.close()
         for peer in list(self._links):
             self._drop_link(peer)
-        for task in list(self._inbound):
-            task.cancel()
+        # Closing the sockets ends the reader tasks with EOF (cancelling them instead makes
+        # asyncio's stream callback log the CancelledError).
+        for writer in list(self._inbound.values()):
+            writer.close()
         await asyncio.gather(*self._inbound, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
@@ -160,7 +162,7 @@ class TcpTransport:
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._inbound.add(task)
+        self._inbound[task] = writer
         decoder = FrameDecoder(self._max_frame_bytes)
         peer = writer.get_extra_info("peername")
         try:
@@ -180,7 +182,7 @@ class TcpTransport:
         except OSError as err:
             logger.debug("%s: inbound connection from %s failed: %s", self.id, peer, err)
         finally:
-            self._inbound.discard(task)
+            self._inbound.pop(task, None)
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
