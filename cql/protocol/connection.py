@@ -422,8 +422,8 @@ class ServerConnection:
         """Encode one response frame for `stream` (events always go on stream -1).
 
         A bare `CQLError` is sent as `ErrorResponse(error)`. Raises LocalProtocolError for a
-        response the state forbids (READY outside the STARTUP handshake...), ValueError for
-        values the protocol cannot carry.
+        response the state forbids (READY outside STARTUP/REGISTER...), ValueError for values the
+        protocol cannot carry (never struct.error). A failed send changes no state.
         """
         if isinstance(response, CQLError):
             response = ErrorResponse(response)
@@ -435,12 +435,33 @@ class ServerConnection:
 
         ctx = self._ctx
         version = ctx.version
+        try:
+            flags, buf = self._encode(response, ctx)
+        except struct.error as exc:
+            # An integer field out of range (a port, a consistency, a pk index...): a server bug.
+            raise ValueError(f"Cannot encode {type(response).__name__}: {exc}") from exc
+        opcode = response.opcode
+
+        if self._compress_out and len(buf) > HEADER_SIZE:
+            with memoryview(buf) as view:
+                body = lz4_compress(view[HEADER_SIZE:])
+            out = HEADER.pack(RESPONSE_BIT | version, flags | FLAG_COMPRESSED, stream, opcode, len(body))
+            out += body
+        else:
+            HEADER.pack_into(buf, 0, RESPONSE_BIT | version, flags, stream, opcode,
+                             len(buf) - HEADER_SIZE)
+            out = bytes(buf)
+        self._after_send(response, stream)
+        return out
+
+    def _encode(self, response: Response, ctx: EncodeContext) -> tuple[int, bytearray]:
+        """Header flags and a buffer holding HEADER_SIZE placeholder bytes, then the body."""
         flags = 0
         buf = bytearray(HEADER_SIZE)
         if response.tracing_id is not None:
             flags |= FLAG_TRACING
             buf += response.tracing_id.bytes
-        if version >= 4:
+        if ctx.version >= 4:
             # Order fixed by section 2.2: tracing id, then warnings, then custom payload.
             if response.warnings:
                 flags |= FLAG_WARNING
@@ -455,19 +476,7 @@ class ServerConnection:
                 flags |= FLAG_CUSTOM_PAYLOAD
                 write_bytes_map(buf, payload)
         response.encode_body(buf, ctx)
-        opcode = response.opcode
-
-        if self._compress_out and len(buf) > HEADER_SIZE:
-            with memoryview(buf) as view:
-                body = lz4_compress(view[HEADER_SIZE:])
-            out = HEADER.pack(RESPONSE_BIT | version, flags | FLAG_COMPRESSED, stream, opcode, len(body))
-            out += body
-        else:
-            HEADER.pack_into(buf, 0, RESPONSE_BIT | version, flags, stream, opcode,
-                             len(buf) - HEADER_SIZE)
-            out = bytes(buf)
-        self._after_send(response, stream)
-        return out
+        return flags, buf
 
     def _check_send(self, response: Response, stream: int) -> None:
         state = self._state

@@ -450,3 +450,16 @@ def test_requests_read_before_eof_can_still_be_answered() -> None:
 def test_malformed_extension_parameters_fail_at_construction() -> None:
     with pytest.raises(ValueError, match="ERROR_CODE"):
         ServerConnection(supported={**SUPPORTED, "SCYLLA_RATE_LIMIT_ERROR": ["ERROR_CODE=x"]})
+
+
+@pytest.mark.parametrize(
+    "response",
+    [ResultPrepared(b"i", [ColumnSpec("ks", "t", "a", (INT,))], [70000], None),
+     errors.Unavailable("u", 70000, 1, 1),
+     ResultVoid(warnings=["x" * 70000])],
+)
+def test_unencodable_responses_raise_value_error(response: Any) -> None:
+    conn = ready_connection()
+    with pytest.raises(ValueError):
+        conn.send(response, 1)
+    assert conn.state is ConnectionState.READY
