@@ -8,7 +8,10 @@ Public API (stable; everything else in the package is internal):
                                         raises ClientProtocolError (a cql.errors.ProtocolError
                                         with .stream: int | None and .fatal: bool)
         .send(response | CQLError, stream) -> bytes
-        .state / .version / .compression / .startup_options / .supported
+                                        raises ValueError (unencodable value) or
+                                        LocalProtocolError (response not allowed in this state)
+        .state / .version / .compression / .startup_options / .negotiated_extensions
+        .supported / .buffered_bytes
 
     Requests (frozen; all have stream, version, tracing, custom_payload):
         Startup(options), Options(), Query(query, params), Prepare(query),
