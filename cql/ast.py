@@ -374,9 +374,10 @@ class DropKeyspace:
 @dataclass(frozen=True, slots=True)
 class CreateTable:
     """CREATE TABLE. `partition_key` and `clustering_columns` list names in key order, from an
-    inline `PRIMARY KEY` or a `PRIMARY KEY ((a, b), c)` clause (the parser does not check that they
-    are defined, nor that exactly one primary key was given beyond the grammar: a table with no
-    primary key at all parses with an empty partition_key and the executor rejects it).
+    inline `PRIMARY KEY` or a `PRIMARY KEY ((a, b), c)` clause. The parser rejects two primary key
+    definitions (InvalidRequest, as Cassandra does) but does not check that key columns are defined;
+    a table with no primary key at all parses with an empty partition_key and the executor rejects
+    it.
     `clustering_order` and `compact_storage` are kept out of `properties`."""
 
     table: QualifiedName

@@ -1,9 +1,11 @@
 """The CQL parser: statement text -> `cql.ast.ParsedStatement`.
 
-Owns turning text into AST nodes with `cql/grammar.lark` (Lark, LALR(1), contextual lexer) and the
-`_Builder` callbacks that construct `cql.ast` nodes while the parser reduces (no parse tree is
-built). Also owns the wording of syntax errors: Cassandra's `line L:C <reason> at input 'tok'`, with
-L 1-based and C 0-based as ANTLR reports them, followed by a snippet of the statement.
+Owns turning text into AST nodes: `cql/grammar.lark` is analysed by Lark (LALR(1)) once; `_Driver`
+runs the resulting table with a single-regex contextual scanner, calling the `_Builder` callbacks
+that construct `cql.ast` nodes as rules reduce (no parse tree is built). Lark's own pipeline over
+the same table is kept as the tests' reference. Also owns the wording of syntax errors: Cassandra's
+`line L:C <reason> at input 'tok'`, with L 1-based and C 0-based as ANTLR reports them, followed by a
+snippet of the statement.
 
 Invariants:
 - Whatever the input, `parse` returns a ParsedStatement or raises `SyntaxException`; the only other
@@ -12,7 +14,7 @@ Invariants:
 - Bind markers are numbered in source order: LALR reduces `?` before shifting the next token, so the
   builder's counter sees markers left to right.
 - The Lark parser is built once per process (its LALR tables are cached on disk, keyed by a hash of
-  the grammar, because analysing the grammar takes seconds). Parsing holds a lock because the
+  the grammar, because analysing the grammar takes seconds). `parse` memoizes short texts. Parsing holds a lock because the
   builder carries per-parse state (the marker list); the server parses on its event loop thread.
 - Never imports the executor, types or storage: the parser knows no schema.
 """
@@ -27,15 +29,13 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import lark
 from lark import Lark, Token, Transformer
-from lark.common import LexerConf
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.lexer import Lexer, LexerState
+from lark.parsers.lalr_analysis import Shift
 
 from cql import ast
 from cql.errors import CQLError, InvalidRequest, SyntaxException
@@ -1041,26 +1041,31 @@ _lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------------------------------
-# The lexer
+# The LALR loop
 
 
-class _CqlLexer(Lexer):
-    """Lark's contextual lexing, done with one compiled regex.
+class _Driver:
+    """The LALR(1) loop over Lark's parse table, fused with a single-regex contextual scanner.
 
-    Lark's own contextual lexer keeps a separate regex per parser state; this one matches every
-    terminal of the grammar (same patterns, same priority order, taken from the grammar itself) in
-    one alternation, then picks the token type the current LALR state accepts:
-    - a word is the keyword it spells when the state accepts that keyword, else IDENT (so an
-      unreserved keyword reads as a name where only a name fits, and a reserved one is then rejected
-      by the `ident` callback);
+    Lark's own pipeline (a contextual lexer with one regex per parser state, a generator, and a
+    general-purpose `feed_token`) costs about twice as much per token. This loop uses the same table
+    and the same callbacks, and lexes the way Lark's contextual lexer does, from the grammar's own
+    terminal patterns in the same priority order, choosing the token type the current state
+    accepts:
+    - a word is the keyword it spells when the state accepts that keyword, else IDENT (an unreserved
+      keyword thus reads as a name where only a name fits; a reserved one is then rejected by the
+      `ident` callback);
     - `true`/`false` and ISO durations (`P1D`) that the state does not accept read as words;
     - a number starting with `-` where the state accepts MINUS but not the number reads as MINUS
       (`c = c -1`).
-    It is about twice as fast as Lark's, for the same result on every input."""
+    One deliberate difference: Lark splits a word at a keyword prefix where a state accepts the
+    keyword but no identifier (`users` at the start of a statement reads as `USE rs`); this never
+    splits a word. `tests/cql/test_parser_lexer.py` checks both agree on everything else.
 
-    __future_interface__ = 2
+    Requires: the builder does not visit tokens (terminal callbacks are not called)."""
 
-    def __init__(self, conf: LexerConf) -> None:
+    def __init__(self, parser: Lark) -> None:
+        conf = parser.lexer_conf
         self.keywords: dict[str, str] = {}
         punctuation: list[tuple[str, str]] = []
         patterns: dict[str, tuple[int, str]] = {}
@@ -1071,59 +1076,108 @@ class _CqlLexer(Lexer):
                     self.keywords[pattern.value.lower()] = terminal.name
                 else:
                     punctuation.append((terminal.name, re.escape(pattern.value)))
-            else:
+            elif terminal.name != "WS":
                 patterns[terminal.name] = (terminal.priority, pattern.to_regexp())
         self.ignored = frozenset(conf.ignore)
-        ordered = [name for name in self.ignored]
-        ordered += sorted((n for n in patterns if n not in self.ignored), key=lambda n: -patterns[n][0])
+        ordered = sorted(patterns, key=lambda n: (n not in self.ignored, -patterns[n][0]))
         alternatives = [f"(?P<{name}>{patterns[name][1]})" for name in ordered]
         punctuation.sort(key=lambda item: -len(item[1]))
         alternatives += [f"(?P<{name}>{regex})" for name, regex in punctuation]
-        self.scanner = re.compile("|".join(alternatives))
+        alternatives.append(r"(?P<_END_OF_INPUT>\Z)")
+        # Whitespace (the grammar's WS) is skipped by the same match as the token after it.
+        self.scanner = re.compile(r"[ \t\f\r\n]*(?:" + "|".join(alternatives) + ")")
         self.word = re.compile(patterns["IDENT"][1] + r"\Z")
+        inner = parser.parser.parser.parser  # ParsingFrontend -> LALR_Parser -> _Parser
+        table = inner.parse_table
+        callbacks = inner.callbacks
+        # Per state: symbol -> (True, next state) for a shift, or (False, (rule length, callback,
+        # rule's nonterminal)) for a reduce: the loop then never hashes Lark's Rule objects.
+        self.states: dict[Any, dict[str, tuple[bool, Any]]] = {
+            state: {
+                symbol: (True, arg) if action is Shift
+                else (False, (len(arg.expansion), callbacks[arg], arg.origin.name))
+                for symbol, (action, arg) in actions.items()
+            }
+            for state, actions in table.states.items()
+        }
+        self.start_states: dict[str, Any] = table.start_states
+        self.end_states: dict[str, Any] = table.end_states
 
-    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
-        source = lexer_state.text
-        text: str = source.text
-        pos, end = source.start, source.end
-        states = parser_state.parse_conf.states
-        stack = parser_state.state_stack
-        keywords, ignored, scan, word = self.keywords, self.ignored, self.scanner.match, self.word
-        line, line_start = 1, 0
-        while pos < end:
-            m = scan(text, pos, end)
+    def parse(self, text: str, start: str) -> Any:
+        states, keywords, ignored = self.states, self.keywords, self.ignored
+        scan, word = self.scanner.match, self.word.match
+        end_state = self.end_states[start]
+        state_stack = [self.start_states[start]]
+        value_stack: list[Any] = []
+        pos, line, line_start = 0, 1, 0
+        while True:
+            m = scan(text, pos)
             if m is None:
+                pos = _skip_whitespace(text, pos)
+                line = text.count("\n", 0, pos) + 1
+                line_start = text.rfind("\n", 0, pos) + 1
                 raise UnexpectedCharacters(  # type: ignore[no-untyped-call]
-                    text, pos, line, pos - line_start + 1, state=parser_state)
+                    text, pos, line, pos - line_start + 1)
             kind = m.lastgroup
             assert kind is not None
-            value = m.group()
-            if kind in ignored or kind == "STRING" or kind == "QUOTED_IDENT":
-                newlines = value.count("\n")
-                if kind in ignored:
-                    if newlines:
-                        line += newlines
-                        line_start = pos + value.rindex("\n") + 1
-                    pos = m.end()
-                    continue
-            else:
-                newlines = 0
-            accepts = states[stack[-1]]
+            begin = m.start(kind)
+            if begin > pos and text.find("\n", pos, begin) >= 0:
+                line += text.count("\n", pos, begin)
+                line_start = text.rfind("\n", pos, begin) + 1
+            value = m.group(kind)
+            if kind in ignored:
+                pos = m.end()
+                if "\n" in value:
+                    line += value.count("\n")
+                    line_start = begin + value.rindex("\n") + 1
+                continue
+            accepts = states[state_stack[-1]]
             if kind == "IDENT":
                 keyword = keywords.get(value.lower())
                 if keyword is not None and keyword in accepts:
                     kind = keyword
+            elif kind == "_END_OF_INPUT":
+                kind = "$END"
             elif kind not in accepts:
-                if word.match(value):
+                if word(value):
                     keyword = keywords.get(value.lower())
                     kind = keyword if keyword is not None and keyword in accepts else "IDENT"
                 elif value[0] == "-" and "MINUS" in accepts:
                     kind, value = "MINUS", "-"
-            yield Token(kind, value, pos, line, pos - line_start + 1)
-            if newlines:
-                line += newlines
-                line_start = pos + value.rindex("\n") + 1
-            pos += len(value)
+            token = Token(kind, value, begin, line, begin - line_start + 1)
+            pos = begin + len(value)
+            if (kind == "STRING" or kind == "QUOTED_IDENT") and "\n" in value:
+                line += value.count("\n")
+                line_start = begin + value.rindex("\n") + 1
+            # Feed the token: reduce as far as the table says, then shift it (or accept at $END).
+            while True:
+                actions = states[state_stack[-1]]
+                try:
+                    shift, arg = actions[kind]
+                except KeyError:
+                    expected = {t for t in actions if t.isupper()}
+                    raise UnexpectedToken(token, expected) from None  # type: ignore[no-untyped-call]
+                if shift:
+                    state_stack.append(arg)
+                    value_stack.append(token)
+                    break
+                size, callback, nonterminal = arg
+                if size:
+                    children = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    children = []
+                value_stack.append(callback(children))
+                state_stack.append(states[state_stack[-1]][nonterminal][1])
+                if kind == "$END" and state_stack[-1] == end_state:
+                    return value_stack[-1]
+
+
+def _skip_whitespace(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\f\r\n":
+        pos += 1
+    return pos
 
 
 def _cache_path(grammar: str, variant: str) -> str | None:
@@ -1143,17 +1197,17 @@ def _cache_path(grammar: str, variant: str) -> str | None:
     return os.path.join(directory, f"cql-grammar-{digest}.lark-cache")
 
 
-def _make_lark(builder: _Builder, lexer: str | type[Lexer] = _CqlLexer) -> Lark:
-    """The Lark LALR parser over grammar.lark, calling `builder` as it reduces. `lexer="contextual"`
-    gives Lark's own contextual lexer (the tests' reference for `_CqlLexer`)."""
+def _make_lark(builder: _Builder) -> Lark:
+    """The Lark LALR parser over grammar.lark, calling `builder` as it reduces. `_Driver` runs its
+    table; its own `parse` (contextual lexer) is the tests' reference."""
     grammar = _GRAMMAR_PATH.read_text(encoding="utf-8")
-    cache = _cache_path(grammar, lexer if isinstance(lexer, str) else lexer.__qualname__)
+    cache = _cache_path(grammar, "contextual")
 
     def construct() -> Lark:
         return Lark(
             grammar,
             parser="lalr",
-            lexer=lexer,
+            lexer="contextual",
             start=["start", "script"],
             maybe_placeholders=True,
             transformer=builder,
@@ -1174,6 +1228,7 @@ def _make_lark(builder: _Builder, lexer: str | type[Lexer] = _CqlLexer) -> Lark:
 
 _builder = _Builder()
 _lark = _make_lark(_builder)
+_driver = _Driver(_lark)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1229,11 +1284,24 @@ def _syntax_error(text: str, error: UnexpectedInput) -> SyntaxException:
     return SyntaxException(f"line {line}:{column} no viable alternative at input '<EOF>'")
 
 
+def _parse_with_lark(text: str) -> ast.ParsedStatement:
+    """`parse` through Lark's own contextual lexer and LALR loop: the tests' reference for
+    `_Driver`. Not memoized."""
+    with _lock:
+        _builder.reset(text)
+        try:
+            statement: Any = _lark.parse(text, start="start")
+        except UnexpectedInput as error:
+            raise _syntax_error(text, error) from None
+        names = tuple(_builder.bind_names)
+    return ast.ParsedStatement(statement, len(names), names)
+
+
 def _run(text: str, start: str) -> Any:
     with _lock:
         _builder.reset(text)
         try:
-            result = _lark.parse(text, start=start)
+            result = _driver.parse(text, start)
         except UnexpectedInput as error:
             raise _syntax_error(text, error) from None
         except CQLError:
@@ -1271,7 +1339,7 @@ def parse_script(text: str) -> list[ast.ParsedStatement]:
     with _lock:
         _builder.reset(text)
         try:
-            statements: Any = _lark.parse(text, start="script")
+            statements: Any = _driver.parse(text, "script")
         except UnexpectedInput as error:
             raise _syntax_error(text, error) from None
         except LarkError as error:

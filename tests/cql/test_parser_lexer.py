@@ -1,6 +1,7 @@
-"""cql.parser._CqlLexer: the single-regex lexer agrees with Lark's own contextual lexer.
+"""cql.parser._Driver: the fused scanner + LALR loop agrees with Lark's own pipeline.
 
-The reference is the same grammar and builder with `lexer="contextual"`. Inputs are valid statements
+The reference is `parser._parse_with_lark`: the same table and builder run by Lark's contextual
+lexer and parser. Inputs are valid statements
 with random token-level edits, so both accepted and rejected texts are compared: either both parsers
 return equal ASTs and bind names, or both reject the text.
 
@@ -56,28 +57,19 @@ EDIT_WORDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def reference() -> tuple[Any, parser._Builder]:
-    builder = parser._Builder()
-    return parser._make_lark(builder, lexer="contextual"), builder
-
-
-def run_reference(ref: tuple[Any, parser._Builder], text: str) -> Any:
-    lark, builder = ref
-    builder.reset(text)
+def run_reference(text: str) -> Any:
     try:
-        statement = lark.parse(text, start="start")
-    except (UnexpectedInput, CQLError):
+        parsed = parser._parse_with_lark(text)
+    except CQLError:
         return "error"
-    return statement, tuple(builder.bind_names)
+    return parsed.statement, parsed.bind_names
 
 
-def reference_splits_a_word(ref: tuple[Any, parser._Builder], text: str) -> bool:
-    lark, builder = ref
-    builder.reset(text)
+def reference_splits_a_word(text: str) -> bool:
+    parser._builder.reset(text)
     previous = None
     try:
-        for token in lark.parse_interactive(text, start="start").iter_parse():
+        for token in parser._lark.parse_interactive(text, start="start").iter_parse():
             if (previous is not None and previous.end_pos == token.start_pos
                     and previous[-1:].isalnum() and (token[:1].isalnum() or token[:1] == "_")):
                 return True
@@ -96,10 +88,10 @@ def run_ours(text: str) -> Any:
 
 
 @pytest.mark.parametrize("text", CORPUS)
-def test_corpus_agrees(reference: tuple[Any, parser._Builder], text: str) -> None:
+def test_corpus_agrees(text: str) -> None:
     ours = run_ours(text)
     assert ours != "error", text
-    assert ours == run_reference(reference, text)
+    assert ours == run_reference(text)
 
 
 @st.composite
@@ -121,7 +113,23 @@ def edited_statement(draw: st.DrawFn) -> str:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edited_statement())
-def test_edited_statements_agree(reference: tuple[Any, parser._Builder], text: str) -> None:
-    ours, theirs = run_ours(text), run_reference(reference, text)
+def test_edited_statements_agree(text: str) -> None:
+    ours, theirs = run_ours(text), run_reference(text)
     if ours != theirs:
-        assert reference_splits_a_word(reference, text), (text, ours, theirs)
+        assert reference_splits_a_word(text), (text, ours, theirs)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet="SELCTFROMWHEREkey*=?'()$;,.:-1 \n\t/", max_size=40))
+def test_error_positions_agree(text: str) -> None:
+    """Both raise, or neither; when both raise, at the same line:column."""
+    def outcome(run: Any) -> str:
+        try:
+            run(text)
+        except CQLError as error:
+            return error.message.split(" ")[1] if error.message.startswith("line ") else "error"
+        return "ok"
+
+    ours, theirs = outcome(parser._parse_uncached), outcome(parser._parse_with_lark)
+    if ours != theirs:
+        assert reference_splits_a_word(text), (text, ours, theirs)
