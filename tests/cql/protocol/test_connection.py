@@ -279,6 +279,8 @@ def test_oversized_frame_is_skipped_without_buffering() -> None:
         (frame(4, 0x07, b"\x00\x00\x00\x01x\x00\x01\x01\x00\x01\xff\xff\xff\xfd", 3), "Invalid"),
         (frame(4, 0x0B, b"\x00\x01\x00\x03FOO", 3), "Invalid value"),
         (frame(4, 0x0D, b"\x07\x00\x00", 3), "batch type"),
+        (frame(4, 0x0D, b"\x00\x00\x01\x02\x00", 3), "query kind"),
+        (frame(4, 0x0D, b"\x00\x00\x00\x00\x01\x40", 3), "Named values"),
         (frame(4, 0x07, b"\x00\x00\x00\x01x", 3, flags=0x01), "no compression"),
     ],
 )

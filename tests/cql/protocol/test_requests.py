@@ -207,3 +207,12 @@ def test_named_values_and_skip_metadata() -> None:
     assert event.params.named_values == (("a", b"x"), ("b", UNSET))
     assert event.params.values == ()
     assert event.params.skip_metadata is True
+
+
+def test_custom_payload_flag_is_ignored_on_v3() -> None:
+    # Flag 0x04 only exists from v4 on; v3 "ignores the rest of the flags" (spec v3 section 2.2).
+    body = b"\x00\x00\x00\x08SELECT 1" + b"\x00\x01\x00"
+    conn = ready_connection(version=3)
+    conn.receive_data(b"\x03\x04\x00\x01\x07" + len(body).to_bytes(4, "big") + body)
+    event = conn.next_event()
+    assert isinstance(event, Query) and event.custom_payload is None and event.query == "SELECT 1"

@@ -295,3 +295,20 @@ def test_errors_downgraded_for_v3() -> None:
     assert msg.code == errors.ErrorCode.WRITE_TIMEOUT
     msg = roundtrip(errors.FunctionFailure("ff", "ks", "f", []), version=3)  # type: ignore[arg-type]
     assert msg.code == errors.ErrorCode.INVALID
+
+
+def test_large_and_empty_cells() -> None:
+    # Cells of 1 KiB and more take the INT.pack path instead of the pre-packed lengths.
+    rows: list[list[bytes | None]] = [[b"x" * 1023], [b"y" * 1024], [b"z" * 70000], [b""], [None]]
+    msg = roundtrip(ResultRows([ColumnSpec("ks", "t", "b", (pt.BLOB,))], rows))
+    assert [list(r) for r in msg.parsed_rows] == rows
+
+
+def test_table_schema_change_needs_a_name() -> None:
+    with pytest.raises(ValueError, match="needs a name"):
+        ready_connection().send(ResultSchemaChange("CREATED", "TABLE", "ks"), 1)
+
+
+def test_events_on_v3() -> None:
+    msg = roundtrip(SchemaChangeEvent("DROPPED", "KEYSPACE", "ks"), stream=-1, version=3)
+    assert msg.event_args == {"change_type": "DROPPED", "target_type": "KEYSPACE", "keyspace": "ks"}
