@@ -491,7 +491,8 @@ class Core:
         if config is not None and self._leader is not None:
             self._leader.sync_members(self.id, config, Index(entry.index - 1))
         self._need_broadcast = True
-        self._maybe_commit()  # a single-voter cluster commits at once (after persisting)
+        # No commit check here: the new entry is not durable yet, so it cannot complete a quorum;
+        # advance() re-checks once it is (that is how a single-voter cluster commits).
         return entry.index
 
     def _send_append(self, peer: ServerId, pr: Progress) -> None:

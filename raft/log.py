@@ -24,7 +24,7 @@ class LogError(Exception):
 
 
 class RaftLog:
-    __slots__ = ("_commit_index", "_config_cache", "_entries", "_snapshot", "_stable_index")
+    __slots__ = ("_commit_index", "_config_cache", "_config_indexes", "_entries", "_snapshot", "_stable_index")
 
     def __init__(self, snapshot: SnapshotDescriptor, entries: list[LogEntry]) -> None:
         self._snapshot = snapshot
@@ -42,6 +42,8 @@ class RaftLog:
         self._commit_index: Index = snapshot.index
         self._stable_index: Index = self.last_index
         self._config_cache: Configuration | None = None
+        # Indexes of the CONFIG entries in memory, ascending: last_config_index() is hot.
+        self._config_indexes: list[Index] = [e.index for e in self._entries if e.kind == EntryKind.CONFIG]
 
     # ---- queries -------------------------------------------------------------------------
 
@@ -139,10 +141,7 @@ class RaftLog:
         return self._config_cache
 
     def last_config_index(self) -> Index:
-        for e in reversed(self._entries):
-            if e.kind == EntryKind.CONFIG:
-                return e.index
-        return self._snapshot.index
+        return self._config_indexes[-1] if self._config_indexes else self._snapshot.index
 
     def unstable_entries(self) -> list[LogEntry]:
         return self._entries[self._stable_index - self._snapshot.index:]
@@ -153,7 +152,8 @@ class RaftLog:
         if entry.index != self.last_index + 1 or entry.term < self.last_term:
             raise LogError(f"append of {entry.index}/{entry.term} after {self.last_index}/{self.last_term}")
         self._entries.append(entry)
-        if entry.config is not None:
+        if entry.kind == EntryKind.CONFIG:
+            self._config_indexes.append(entry.index)
             self._config_cache = None
 
     def truncate_after(self, index: int) -> None:
@@ -162,6 +162,7 @@ class RaftLog:
             raise LogError(f"refusing to truncate committed entries after {index} (commit {self._commit_index})")
         del self._entries[index - self._snapshot.index:]
         self._stable_index = Index(min(self._stable_index, index))
+        self._config_indexes = [i for i in self._config_indexes if i <= index]
         self._config_cache = None
 
     def commit_to(self, index: int) -> bool:
@@ -194,6 +195,7 @@ class RaftLog:
             cfg = self.config_at(cut)
             del self._entries[: cut - self._snapshot.index]
             self._snapshot = SnapshotDescriptor(Index(cut), term, cfg)
+            self._config_indexes = [i for i in self._config_indexes if i > cut]
         # The descriptor we keep is for the log's base; the real snapshot is tracked by the core.
 
     def restore(self, snapshot: SnapshotDescriptor) -> None:
@@ -202,6 +204,7 @@ class RaftLog:
             del self._entries[: snapshot.index - self._snapshot.index]
         else:
             self._entries.clear()
+        self._config_indexes = [i for i in self._config_indexes if i > snapshot.index] if self._entries else []
         self._snapshot = snapshot
         self._commit_index = Index(max(self._commit_index, snapshot.index))
         # Persistence replaces its whole log when it stores a received snapshot, so any retained

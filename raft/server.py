@@ -340,10 +340,14 @@ class RaftServer:
                 raise DroppedEntry(f"entry {index} replaced")
             raise CommitStatusUnknown(f"entry {index} compacted away before we could check it")
         self._commit_waiters.setdefault(index, []).append((term, fut))
+        # A timer instead of asyncio.wait_for: this is the per-entry hot path.
+        timer = asyncio.get_running_loop().call_later(
+            max(0.0, deadline - self._clock()), _resolve, fut,
+            CommitStatusUnknown(f"entry {index} of term {term}: outcome unknown"))
         try:
-            await asyncio.wait_for(asyncio.shield(fut), timeout=max(0.0, deadline - self._clock()))
-        except TimeoutError:
-            raise CommitStatusUnknown(f"entry {index} of term {term}: outcome unknown") from None
+            await fut
+        finally:
+            timer.cancel()
 
     async def _wait_applied(self, index: Index, deadline: float) -> None:
         if self.core.applied_index >= index:
