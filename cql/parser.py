@@ -168,7 +168,7 @@ class _Builder(Transformer[Token, Any]):
             if tok.type == "IDENT":
                 name = tok.lower()
                 if name in RESERVED_KEYWORDS:
-                    raise self._error(f"no viable alternative at input '{tok}'")
+                    raise self._error(f"no viable alternative at input '{_shown(tok)}'")
                 return name
         name_: str = c[0]
         return name_
@@ -1246,12 +1246,22 @@ def _display_terminal(name: str) -> str:
     return name
 
 
+_SHOWN_TOKEN_MAX_CHARS = 50
+
+
+def _shown(token: str) -> str:
+    """A token as quoted in an error message, cut short so a huge literal cannot flood the log."""
+    if len(token) <= _SHOWN_TOKEN_MAX_CHARS:
+        return token
+    return token[:_SHOWN_TOKEN_MAX_CHARS] + "..."
+
+
 def _snippet(text: str, start: int, end: int) -> str:
     """Cassandra appends the statement around the error, the offending token in brackets."""
     before = text[max(0, start - 60):start]
     after = text[end:end + 30].split()
     tail = " ".join(after[:2])
-    return f" ({before}[{text[start:end]}]{' ' + tail if tail else ''}...)"
+    return f" ({before}[{_shown(text[start:end])}]{' ' + tail if tail else ''}...)"
 
 
 def _syntax_error(text: str, error: UnexpectedInput) -> SyntaxException:
@@ -1263,9 +1273,9 @@ def _syntax_error(text: str, error: UnexpectedInput) -> SyntaxException:
             _display_terminal(t) for t in error.expected if not t.startswith("__")
         )
         if len(expected) == 1:
-            reason = f"mismatched input '{tok}' expecting {expected[0]}"
+            reason = f"mismatched input '{_shown(tok)}' expecting {expected[0]}"
         else:
-            reason = f"no viable alternative at input '{tok}'"
+            reason = f"no viable alternative at input '{_shown(tok)}'"
         return SyntaxException(f"line {line}:{column} {reason}{_snippet(text, start, start + len(tok))}")
     if isinstance(error, UnexpectedCharacters):
         start = error.pos_in_stream or 0

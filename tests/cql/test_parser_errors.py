@@ -114,3 +114,20 @@ def test_random_text_raises_only_syntax_errors(text: str) -> None:
 def test_random_script_raises_only_syntax_errors(text: str) -> None:
     with contextlib.suppress(SyntaxException):
         parse_script(text)
+
+
+def test_huge_token_is_cut_short_in_the_message() -> None:
+    msg = error_of("x" * 100_000)
+    assert msg.startswith("line 1:0 no viable alternative at input 'xxxx")
+    assert len(msg) < 300
+
+
+def test_deeply_nested_literal_parses() -> None:
+    depth = 2000
+    parsed = parse("INSERT INTO t (a) VALUES (" + "[" * depth + "]" * depth + ")")
+    assert parsed.bind_count == 0
+
+
+def test_position_after_multiline_string_and_comment() -> None:
+    msg = error_of("SELECT * FROM t WHERE a = 'x\ny' /* c\nc */ AND b = = 1")
+    assert msg.startswith("line 3:13 "), msg
