@@ -24,7 +24,9 @@ import msgpack
 
 from .mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 
-_packb = msgpack.packb
+# one Packer reused: msgpack.packb would build a new one per call (this is on every INSERT)
+_packer = msgpack.Packer(use_bin_type=True)
+_pack = _packer.pack
 
 
 def row_to_obj(row: Row) -> list[Any]:
@@ -35,8 +37,9 @@ def row_to_obj(row: Row) -> list[Any]:
     for (col, path), c in row.cells.items():
         ext((col, path, c.timestamp_us, c.value, c.ttl_s, c.expiry_s, c.counter))
     cd: list[Any] = []
-    for col, dt in row.collection_deletions.items():
-        cd.extend((col, dt.timestamp_us, dt.local_deletion_time_s))
+    if row.collection_deletions:
+        for col, dt in row.collection_deletions.items():
+            cd.extend((col, dt.timestamp_us, dt.local_deletion_time_s))
     return [
         None if m is None else (m.timestamp_us, m.ttl_s, m.expiry_s),
         None if d is None else (d.timestamp_us, d.local_deletion_time_s),
@@ -49,25 +52,27 @@ def mutation_to_obj(m: Mutation, rows_sorted: bool = False) -> list[Any]:
     """Requires nothing of `m.rows` order unless `rows_sorted` asks for ascending clustering."""
     pd = m.partition_deletion
     rows: list[Any] = []
-    items = sorted(m.rows.items()) if rows_sorted else m.rows.items()
-    for ck, row in items:
-        rows.append(ck)
-        rows.append(row_to_obj(row))
+    if m.rows:
+        items = sorted(m.rows.items()) if rows_sorted else m.rows.items()
+        ext = rows.extend
+        for ck, row in items:
+            ext((ck, row_to_obj(row)))
     rts: list[Any] = []
     for rt in m.range_tombstones:
         rts.extend((rt.start, rt.end, rt.deletion.timestamp_us, rt.deletion.local_deletion_time_s))
+    st = m.static_row
     return [
         m.token,
         m.key,
         None if pd is None else (pd.timestamp_us, pd.local_deletion_time_s),
-        None if m.static_row is None else row_to_obj(m.static_row),
+        None if st is None else row_to_obj(st),
         rows,
         rts,
     ]
 
 
 def encode_mutation(m: Mutation) -> bytes:
-    return _packb(mutation_to_obj(m), use_bin_type=True)  # type: ignore[no-any-return]
+    return _pack(mutation_to_obj(m))  # type: ignore[no-any-return]
 
 
 def row_from_obj(o: Any) -> Row:

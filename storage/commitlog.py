@@ -80,6 +80,18 @@ class ReplayStats:
         return self.bytes / (1 << 20) / self.seconds if self.seconds > 0 else 0.0
 
 
+class LogTablet:
+    """A tablet as the commitlog knows it: its entry header, precomputed, and an identity used
+    to track which segments it dirtied (hashing by identity keeps the write path cheap)."""
+
+    __slots__ = ("crc_seed", "header", "tablet")
+
+    def __init__(self, tablet: TabletId) -> None:
+        self.tablet = tablet
+        self.header = TABLET_HEADER.pack(tablet[0].bytes, tablet[1])
+        self.crc_seed = zlib.crc32(self.header)
+
+
 class _Segment:
     __slots__ = ("dirty", "file", "id", "path", "size")
 
@@ -88,10 +100,11 @@ class _Segment:
         self.path = path
         self.size = size  # bytes appended so far (written or still buffered)
         self.file: WritableFile | None = None
-        self.dirty: dict[TabletId, int] = {}  # tablet -> end offset of its last entry here
+        self.dirty: dict[LogTablet, int] = {}  # tablet -> end offset of its last entry here
 
 
-ReplayHandler = Callable[[TabletId, Position, bytes], bool]
+# returns the LogTablet the entry was applied to, or None if it was skipped
+ReplayHandler = Callable[[TabletId, Position, bytes], "LogTablet | None"]
 
 
 class CommitLog:
@@ -112,7 +125,6 @@ class CommitLog:
         self._periodic_task: asyncio.Task[None] | None = None
         self._to_close: list[WritableFile] = []
         self._next_id = 1
-        self._tablet_headers: dict[TabletId, bytes] = {}
         self._closed = False
         fs.makedirs(directory)
 
@@ -130,8 +142,8 @@ class CommitLog:
     def replay(self, handler: ReplayHandler) -> ReplayStats:
         """Feed every valid entry to `handler(tablet, end_position, mutation_bytes)`.
 
-        The handler returns True when it applied the entry to a memtable; the segment then stays
-        until that tablet flushes. Stops cleanly at a torn tail; records mid-segment corruption
+        The handler returns the LogTablet when it applied the entry to a memtable; the segment
+        then stays until that tablet flushes. Stops cleanly at a torn tail; records mid-segment corruption
         (with path and offset) and continues with the next segment.
         """
         stats = ReplayStats()
@@ -184,9 +196,10 @@ class CommitLog:
                 off = p + n
                 stats.entries += 1
                 tablet = (table, tn)
-                if handler(tablet, (sid, off), data[p + tsize:off]):
+                owner = handler(tablet, (sid, off), data[p + tsize:off])
+                if owner is not None:
                     stats.applied += 1
-                    seg.dirty[tablet] = off
+                    seg.dirty[owner] = off
                 else:
                     stats.skipped += 1
         stats.seconds = time.perf_counter() - t0
@@ -217,11 +230,8 @@ class CommitLog:
         self._active = seg
         self._buf = bytearray(encode_segment_header(sid))
 
-    def append(self, tablet: TabletId, payload: bytes) -> Position:
+    def append(self, lt: LogTablet, payload: bytes) -> Position:
         """Buffer one entry; returns its end position. Durability: see `sync_to`."""
-        th = self._tablet_headers.get(tablet)
-        if th is None:
-            th = self._tablet_headers[tablet] = TABLET_HEADER.pack(tablet[0].bytes, tablet[1])
         n = len(payload) + 24
         seg = self._active
         assert seg is not None, "commitlog not started"
@@ -230,11 +240,11 @@ class CommitLog:
             seg = self._active
             assert seg is not None
         buf = self._buf
-        buf += ENTRY_HEADER.pack(n, n ^ 0xFFFFFFFF, zlib.crc32(payload, zlib.crc32(th)))
-        buf += th
+        buf += ENTRY_HEADER.pack(n, n ^ 0xFFFFFFFF, zlib.crc32(payload, lt.crc_seed))
+        buf += lt.header
         buf += payload
         seg.size += n + 12
-        seg.dirty[tablet] = seg.size
+        seg.dirty[lt] = seg.size
         if len(buf) > _WRITE_BEHIND_BYTES and self._sync_task is None:
             assert seg.file is not None
             seg.file.write(buf)
@@ -304,7 +314,7 @@ class CommitLog:
 
     # -- cleaning -----------------------------------------------------------------------------
 
-    def mark_clean(self, tablet: TabletId, upto: Position) -> None:
+    def mark_clean(self, tablet: LogTablet, upto: Position) -> None:
         """Everything `tablet` wrote at or before `upto` is in durable sstables (or dropped)."""
         for seg in list(self._segments.values()):
             end = seg.dirty.get(tablet)

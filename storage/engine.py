@@ -29,7 +29,7 @@ import msgpack
 
 from .clock import Clock, SystemClock
 from .codec import encode_mutation
-from .commitlog import CommitLog, ReplayStats
+from .commitlog import CommitLog, LogTablet, ReplayStats
 from .config import EngineStats, StorageConfig, TableOptions
 from .errors import CorruptionError, StorageError, UnknownTabletError
 from .fs import FileSystem, RealFileSystem
@@ -73,6 +73,8 @@ class StorageEngine:
         self.counters: dict[str, int] = {"compactions": 0, "compaction_bytes_in": 0,
                                          "compaction_bytes_out": 0, "flushes": 0, "quarantined": 0}
         self._sync_batch = config.commitlog_sync == "batch"
+        self._flush_threshold = config.memtable_flush_threshold_bytes
+        self._shard_limit = config.shard_memtable_limit_bytes
         fs.makedirs(self.data_dir)
 
     @classmethod
@@ -131,19 +133,19 @@ class StorageEngine:
         tablets = self._tablets
         truncated = self._truncated
 
-        def handle(tablet: TabletId, pos: tuple[int, int], payload: bytes) -> bool:
+        def handle(tablet: TabletId, pos: tuple[int, int], payload: bytes) -> LogTablet | None:
             t = tablets.get(tablet)
             if t is None or pos <= t.flushed_position:
-                return False
+                return None
             tr = truncated.get(tablet[0])
             if tr is not None and pos <= tr:
-                return False
+                return None
             m = _decode_or_none(payload)
             if m is None:
-                return False
+                return None
             t.memtable.apply(m, len(payload) + _MEMTABLE_OVERHEAD_BYTES)
             self._memtable_bytes += len(payload) + _MEMTABLE_OVERHEAD_BYTES
-            return True
+            return t.log
 
         stats = self.commitlog.replay(handle)
         self._start()
@@ -175,13 +177,12 @@ class StorageEngine:
         if not self._started:
             self._start()
         payload = encode_mutation(mutation)
-        pos = self.commitlog.append(tablet, payload)
+        pos = self.commitlog.append(t.log, payload)
         size = len(payload) + _MEMTABLE_OVERHEAD_BYTES
         mt = t.memtable
         mt.apply(mutation, size)
         self._memtable_bytes += size
-        if mt.size_bytes >= self.config.memtable_flush_threshold_bytes or \
-                self._memtable_bytes >= self.config.shard_memtable_limit_bytes:
+        if mt.size_bytes >= self._flush_threshold or self._memtable_bytes >= self._shard_limit:
             await self._on_memory_pressure(t)
         if self._sync_batch:
             await self.commitlog.sync_to(pos)
@@ -243,7 +244,7 @@ class StorageEngine:
         t.flushing.remove(mt)
         self._memtable_bytes -= mt.size_bytes
         t.flushed_position = max(t.flushed_position, mt.replay_position)
-        self.commitlog.mark_clean(t.tablet, mt.replay_position)
+        self.commitlog.mark_clean(t.log, mt.replay_position)
         self.counters["flushes"] += 1
 
     def _write_memtable(self, t: TabletState, mt: Memtable, gen: int, opts: TableOptions) -> SSTableReader:
@@ -371,7 +372,7 @@ class StorageEngine:
             s.release()
         t.sstables = []
         if self._started:
-            self.commitlog.mark_clean(t.tablet, self.commitlog.position())
+            self.commitlog.mark_clean(t.log, self.commitlog.position())
 
     async def truncate(self, table_id: UUID, truncated_at_us: int) -> None:
         """Drop all data of the table, durably (a restart does not bring it back)."""
@@ -381,7 +382,7 @@ class StorageEngine:
         pos = self.commitlog.position()
         # a marker entry (for no tablet) moves the log past `pos`, so anything flushed or ingested
         # from now on has a replay position strictly above the truncation point
-        self.commitlog.append((table_id, TRUNCATION_MARKER_TABLET), b"")
+        self.commitlog.append(LogTablet((table_id, TRUNCATION_MARKER_TABLET)), b"")
         write_truncation_record(self.fs, self.data_dir / str(table_id), pos, truncated_at_us)
         self._truncated[table_id] = pos
         for t in list(self._tablets.values()):

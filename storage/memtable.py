@@ -23,11 +23,14 @@ PartitionKey = tuple[int, bytes]
 
 
 class Memtable:
-    __slots__ = ("_keys", "partitions", "replay_position", "sealed", "size_bytes", "writes")
+    __slots__ = ("_keys", "_new_keys", "partitions", "replay_position", "sealed", "size_bytes", "writes")
 
     def __init__(self) -> None:
         self.partitions: dict[PartitionKey, Mutation] = {}
         self._keys: SortedList = SortedList()
+        # keys of new partitions not yet in _keys: sorting in bulk when a scan or flush needs
+        # order is much cheaper than a SortedList insert per write
+        self._new_keys: list[PartitionKey] = []
         self.size_bytes = 0
         self.writes = 0
         self.sealed = False
@@ -40,11 +43,16 @@ class Memtable:
         old = self.partitions.get(pk)
         if old is None:
             self.partitions[pk] = m
-            self._keys.add(pk)
+            self._new_keys.append(pk)
         else:
             merge_mutation_into(old, m, take_ownership=True)
         self.size_bytes += size_bytes
         self.writes += 1
+
+    def _settle(self) -> None:
+        if self._new_keys:
+            self._keys.update(self._new_keys)
+            self._new_keys = []
 
     def get(self, token: int, key: bytes) -> Mutation | None:
         return self.partitions.get((token, key))
@@ -63,20 +71,23 @@ class Memtable:
         """
         parts = self.partitions
         last = after
+        self._settle()
         while True:
             it = self._keys.irange(last, (end_token + 1, b""), inclusive=(False, False)) if last is not None \
                 else self._keys.irange(None, (end_token + 1, b""), inclusive=(True, False))
-            n = len(self._keys)
+            n = len(parts)
             for pk in it:
                 yield parts[pk]
                 last = pk
-                if len(self._keys) != n:
+                if len(parts) != n:
+                    self._settle()
                     break  # an insert happened while we were suspended: re-seek
             else:
                 return
 
     def sorted_partitions(self) -> Iterator[Mutation]:
         """Requires: sealed (no concurrent inserts)."""
+        self._settle()
         parts = self.partitions
         for pk in self._keys:
             yield parts[pk]

@@ -33,13 +33,15 @@ def reconcile_cells(a: Cell, b: Cell) -> Cell:
     bv = b.value
     if av is None or bv is None:
         if av is None and bv is None:
-            return a if a.expiry_s >= b.expiry_s else b
+            return a if (a.expiry_s, a.ttl_s) >= (b.expiry_s, b.ttl_s) else b
         return a if av is None else b
     if (a.ttl_s > 0) != (b.ttl_s > 0):
         return a if a.ttl_s > 0 else b
     if a.expiry_s != b.expiry_s:
         return a if a.expiry_s > b.expiry_s else b
-    return a if av >= bv else b
+    if av != bv:
+        return a if av > bv else b
+    return a if a.ttl_s >= b.ttl_s else b  # only to make the merge a total order
 
 
 def max_deletion(a: DeletionTime | None, b: DeletionTime | None) -> DeletionTime | None:

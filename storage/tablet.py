@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
+from .commitlog import LogTablet
 from .config import TableOptions
 from .errors import CorruptionError
 from .fs import FileSystem
@@ -48,6 +49,10 @@ class TabletState:
     compacting: set[int] = field(default_factory=set)  # generations being compacted
     quarantined: int = 0
     dropped: bool = False
+    log: LogTablet = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = LogTablet(self.tablet)
 
     def new_generation(self) -> int:
         g = self.next_generation
