@@ -1,7 +1,10 @@
 """The deterministic raft core: one server's protocol state machine (thesis chapters 3-6, 9.6).
 
-Owns: the role (follower, pre-candidate, candidate, leader), the current term and vote, the
-in-memory log, the election timer counted in ticks, and the leader-only `LeaderState`.
+Owns: the public API of the core, message dispatch with the generic term rules (thesis §3.3),
+elections with pre-vote and leader stickiness, role transitions, and the follower side of
+replication and snapshot installation. `Core` combines the mixins that hold the rest: leader-side
+replication (raft/replication.py), forwarding and read index (raft/client_requests.py); the state
+itself and the `Ready` assembly are in raft/core_base.py.
 
 Inputs are `step(message)`, `tick()` and the client calls (`propose`, `forward_proposal`,
 `read_index`, `propose_config`, `transfer_leadership`, `compact`); the only output is `ready()`
@@ -20,22 +23,19 @@ messages are logged and dropped; state is unchanged).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from raft import messages as m
-from raft.errors import ConfigChangeInProgress, EntryTooLarge, NotLeader, RaftError, TransferInProgress
-from raft.leader import LeaderState, PendingRead, Progress, ReplicationMode
-from raft.log import LogError, RaftLog
-from raft.ready import OutcomeKind, ProposalOutcome, ReadState, Ready, Role
+from raft.client_requests import ClientRequests
+from raft.core_base import CoreOptions
+from raft.errors import ConfigChangeInProgress, RaftError
+from raft.leader import LeaderState
+from raft.log import LogError
+from raft.ready import Role
+from raft.replication import Replication
 from raft.types import (
-    NO_INDEX,
-    NO_TERM,
     Configuration,
     EntryKind,
-    HardState,
     Index,
-    LogEntry,
     ServerId,
     Snapshot,
     SnapshotDescriptor,
@@ -44,99 +44,21 @@ from raft.types import (
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class CoreOptions:
-    election_timeout_ticks: int = 10
-    heartbeat_ticks: int = 1
-    pre_vote: bool = True  # thesis §9.6
-    check_quorum: bool = True  # thesis §6.2 (also enables leader stickiness, §4.2.3)
-    max_entry_bytes: int = 1 << 20
-    max_append_bytes: int = 1 << 20
+__all__ = ["Core", "CoreOptions"]
 
 
-class Core:
-    """One raft server's protocol logic. Not thread-safe: drive it from one task."""
+class Core(Replication, ClientRequests):
+    """One raft server's protocol logic. Not thread-safe: drive it from one task.
 
-    def __init__(
-        self,
-        server_id: ServerId,
-        hard_state: HardState,
-        snapshot: Snapshot,
-        entries: list[LogEntry],
-        options: CoreOptions | None = None,
-        election_timeout: Callable[[], int] | None = None,
-    ) -> None:
-        """`election_timeout` returns the next randomized timeout in ticks, normally drawn from
-        [T, 2T) by the caller (thesis §3.4); the core itself has no randomness."""
-        self.id = server_id
-        self.options = options or CoreOptions()
-        self._next_timeout = election_timeout or (lambda: self.options.election_timeout_ticks)
-        self.term: Term = hard_state.term
-        self.vote: ServerId | None = hard_state.vote
-        self.log = RaftLog(snapshot.descriptor, entries)
-        self.role = Role.FOLLOWER
-        self.leader_id: ServerId | None = None
-        self._snapshot = snapshot
-        self._applied: Index = snapshot.descriptor.index
-        self._election_elapsed = 0
-        self._timeout = self._next_timeout()
-        self._votes: dict[ServerId, bool] = {}
-        self._leader: LeaderState | None = None
-        self._heartbeat_elapsed = 0
-        # Outputs accumulated until the next ready().
-        self._persisted_hs = hard_state
-        self._pending_snapshot: Snapshot | None = None
-        self._outbox: list[m.Message] = []
-        self._read_states: list[ReadState] = []
-        self._outcomes: list[ProposalOutcome] = []
-        self._need_broadcast = False
-        # Requests this follower forwarded to a leader: id -> leader asked.
-        self._forwarded_proposals: dict[int, ServerId] = {}
-        self._forwarded_reads: dict[int, ServerId] = {}
-
-    # ---- public queries ------------------------------------------------------------------
-
-    @property
-    def config(self) -> Configuration:
-        return self.log.configuration()
-
-    @property
-    def applied_index(self) -> Index:
-        return self._applied
-
-    @property
-    def snapshot(self) -> Snapshot:
-        return self._snapshot
-
-    def progress(self, server: ServerId) -> Progress | None:
-        """Leader only: replication progress of `server` (None elsewhere)."""
-        return self._leader.progress.get(server) if self._leader else None
+    Construct with `Core(server_id, hard_state, snapshot, entries, options, election_timeout)`
+    (see `CoreBase.__init__`).
+    """
 
     # ---- client requests -----------------------------------------------------------------
 
     def propose(self, data: bytes) -> tuple[Term, Index]:
         """Leader: append a command; returns where. Raises NotLeader / EntryTooLarge / Transfer."""
         return self._append_command(data, EntryKind.COMMAND)
-
-    def forward_proposal(self, proposal_id: int, data: bytes) -> None:
-        """Follower: ask the known leader to append `data` (answer in Ready.proposal_outcomes)."""
-        if len(data) > self.options.max_entry_bytes:
-            raise EntryTooLarge(f"entry of {len(data)} bytes exceeds {self.options.max_entry_bytes}")
-        if self.role == Role.LEADER or self.leader_id is None:
-            raise NotLeader(self.leader_id, "cannot forward")
-        self._forwarded_proposals[proposal_id] = self.leader_id
-        self._send(m.ForwardProposal(self.id, self.leader_id, self.term, proposal_id, data))
-
-    def read_index(self, request_id: int) -> None:
-        """Start a read barrier (thesis §6.4); the answer arrives in Ready.read_states."""
-        if self._leader is not None:
-            self._leader_read(PendingRead(request_id, self.id))
-        elif self.leader_id is not None:
-            self._forwarded_reads[request_id] = self.leader_id
-            self._send(m.ReadIndexRequest(self.id, self.leader_id, self.term, request_id))
-        else:
-            self._read_states.append(ReadState(request_id, None))
 
     def propose_config(self, voters: frozenset[ServerId], learners: frozenset[ServerId]) -> Index:
         """Leader: change membership, through a joint configuration if voters change (thesis §4.3).
@@ -410,14 +332,6 @@ class Core:
         leader.term_start_index = self._append(EntryKind.NOOP, b"", None)
         logger.info("%s: became leader of term %d", self.id, self.term)
 
-    def _fail_forwarded(self) -> None:
-        for pid in self._forwarded_proposals:
-            self._outcomes.append(ProposalOutcome(pid, OutcomeKind.UNKNOWN))
-        self._forwarded_proposals.clear()
-        for rid in self._forwarded_reads:
-            self._read_states.append(ReadState(rid, None))
-        self._forwarded_reads.clear()
-
     # ---- log replication: follower side (thesis §3.5) ----------------------------------
 
     def _on_append(self, msg: m.AppendRequest) -> None:
@@ -469,325 +383,3 @@ class Core:
         self._pending_snapshot = msg.snapshot
         self._applied = desc.index
         self._send(m.SnapshotResponse(self.id, msg.src, self.term, desc.index, True))
-
-    # ---- log replication: leader side --------------------------------------------------
-
-    def _require_leader(self) -> LeaderState:
-        if self._leader is None:
-            raise NotLeader(self.leader_id)
-        return self._leader
-
-    def _append_command(self, data: bytes, kind: EntryKind) -> tuple[Term, Index]:
-        leader = self._require_leader()
-        if leader.transfer_target is not None:
-            raise TransferInProgress(f"transferring leadership to {leader.transfer_target}")
-        if len(data) > self.options.max_entry_bytes:
-            raise EntryTooLarge(f"entry of {len(data)} bytes exceeds {self.options.max_entry_bytes}")
-        return self.term, self._append(kind, data, None)
-
-    def _append(self, kind: EntryKind, data: bytes, config: Configuration | None) -> Index:
-        entry = LogEntry(self.term, Index(self.log.last_index + 1), kind, data, config)
-        self.log.append(entry)
-        if config is not None and self._leader is not None:
-            self._leader.sync_members(self.id, config, Index(entry.index - 1))
-        self._need_broadcast = True
-        # No commit check here: the new entry is not durable yet, so it cannot complete a quorum;
-        # advance() re-checks once it is (that is how a single-voter cluster commits).
-        return entry.index
-
-    def _send_append(self, peer: ServerId, pr: Progress) -> None:
-        prev = Index(pr.next_index - 1)
-        prev_term = self.log.term_at(prev)
-        if prev_term is None:
-            self._send_snapshot(peer, pr)
-            return
-        entries = tuple(self.log.slice(pr.next_index, self.log.last_index, self.options.max_append_bytes))
-        assert self._leader is not None
-        self._send(
-            m.AppendRequest(
-                self.id, peer, self.term, prev, prev_term, entries, self.log.commit_index, self._leader.read_seq
-            )
-        )
-        if entries and pr.mode == ReplicationMode.REPLICATE:
-            pr.next_index = Index(entries[-1].index + 1)  # pipelining: assume they arrive
-        elif pr.mode == ReplicationMode.PROBE:
-            pr.paused = True
-            pr.wait_ticks = 0
-
-    def _send_snapshot(self, peer: ServerId, pr: Progress) -> None:
-        pr.mode = ReplicationMode.SNAPSHOT
-        pr.wait_ticks = 0
-        self._send(m.InstallSnapshot(self.id, peer, self.term, self._snapshot))
-
-    def _send_heartbeat(self, peer: ServerId, pr: Progress) -> None:
-        # A heartbeat checks the entry just before next_index, so the follower can commit up to
-        # there (thesis §3.5) and a lost append shows up as a rejection. If that entry was
-        # compacted we fall back to the acknowledged match index, or to index 0, which matches
-        # every log.
-        prev = Index(pr.next_index - 1)
-        prev_term = self.log.term_at(prev)
-        if prev_term is None:
-            prev, prev_term = pr.match_index, self.log.term_at(pr.match_index)
-        if prev_term is None:
-            prev, prev_term = NO_INDEX, NO_TERM
-        assert self._leader is not None
-        self._send(
-            m.AppendRequest(self.id, peer, self.term, prev, prev_term, (), self.log.commit_index, self._leader.read_seq)
-        )
-
-    def _heartbeat(self, peer: ServerId, pr: Progress) -> None:
-        if pr.mode == ReplicationMode.SNAPSHOT:
-            pr.wait_ticks += 1
-            if pr.wait_ticks >= self.options.election_timeout_ticks:
-                self._send_snapshot(peer, pr)  # the snapshot or its answer was probably lost
-            return
-        if pr.mode == ReplicationMode.PROBE:
-            # Retransmit the probe each heartbeat: messages may be lost.
-            pr.paused = False
-            self._send_append(peer, pr)
-            return
-        if pr.match_index < pr.next_index - 1:
-            pr.wait_ticks += 1
-            if pr.wait_ticks >= max(2, self.options.election_timeout_ticks // 4):
-                # No acknowledgement for a while: in-flight appends were probably lost; resend
-                # from the last known match.
-                pr.next_index = Index(pr.match_index + 1)
-                pr.mode = ReplicationMode.PROBE
-                self._send_append(peer, pr)
-                return
-        if pr.next_index <= self.log.last_index:
-            self._send_append(peer, pr)
-        else:
-            self._send_heartbeat(peer, pr)
-
-    def _broadcast(self) -> None:
-        assert self._leader is not None
-        for peer, pr in self._leader.progress.items():
-            if pr.mode == ReplicationMode.SNAPSHOT or (pr.mode == ReplicationMode.PROBE and pr.paused):
-                continue
-            if pr.next_index <= self.log.last_index:
-                self._send_append(peer, pr)
-            elif pr.mode == ReplicationMode.REPLICATE:
-                # Nothing new to send, but the commit index moved: tell the follower now rather
-                # than at the next heartbeat, so forwarded proposals complete sooner.
-                self._send_heartbeat(peer, pr)
-
-    def _on_append_response(self, msg: m.AppendResponse) -> None:
-        leader = self._leader
-        if leader is None or (pr := leader.progress.get(msg.src)) is None:
-            return
-        leader.active.add(msg.src)
-        if msg.read_seq > leader.read_acks.get(msg.src, 0):
-            leader.read_acks[msg.src] = msg.read_seq
-            self._release_reads(leader)
-        if not msg.success:
-            if msg.match_index < pr.match_index:
-                return  # stale rejection of something already matched
-            # Fast backtracking (thesis §5.3 end): skip the follower's whole conflicting term.
-            nxt = msg.conflict_index
-            if msg.conflict_term:
-                have = self.log.last_index_of_term(msg.conflict_term)
-                if have is not None:
-                    nxt = Index(have + 1)
-            pr.next_index = Index(max(pr.match_index + 1, min(nxt, msg.match_index)))
-            pr.mode = ReplicationMode.PROBE
-            pr.paused = False
-            self._send_append(msg.src, pr)
-            return
-        if msg.match_index > pr.match_index:
-            pr.match_index = msg.match_index
-            pr.wait_ticks = 0
-            self._maybe_commit()
-            if self._leader is not leader:
-                return  # committing our own removal made us step down
-        pr.next_index = Index(max(pr.next_index, pr.match_index + 1))
-        if pr.mode != ReplicationMode.REPLICATE and msg.match_index + 1 >= pr.next_index:
-            # The answer confirms our guess of next_index: start streaming (thesis §3.5).
-            pr.mode = ReplicationMode.REPLICATE
-            pr.paused = False
-            if pr.next_index <= self.log.last_index:
-                self._send_append(msg.src, pr)
-        self._maybe_send_timeout_now(msg.src, pr)
-
-    def _on_snapshot_response(self, msg: m.SnapshotResponse) -> None:
-        leader = self._leader
-        if leader is None or (pr := leader.progress.get(msg.src)) is None:
-            return
-        leader.active.add(msg.src)
-        if msg.success and msg.match_index > pr.match_index:
-            pr.match_index = msg.match_index
-            self._maybe_commit()
-        pr.next_index = Index(pr.match_index + 1)
-        pr.mode = ReplicationMode.PROBE
-        pr.paused = False
-        if self._leader is leader:
-            self._send_append(msg.src, pr)
-
-    def _maybe_send_timeout_now(self, peer: ServerId, pr: Progress) -> None:
-        leader = self._leader
-        if leader is not None and leader.transfer_target == peer and pr.match_index == self.log.last_index:
-            self._send(m.TimeoutNow(self.id, peer, self.term))
-
-    def _maybe_commit(self) -> None:
-        leader = self._leader
-        if leader is None:
-            return
-        match = {peer: int(pr.match_index) for peer, pr in leader.progress.items()}
-        # Count our own log only up to what is durable (persist before acknowledging).
-        match[self.id] = int(self.log.stable_index)
-        candidate = self.config.quorum_index(match)
-        # Thesis §3.6.2 (figure 3.7): only entries of the current term are committed by counting.
-        if candidate > self.log.commit_index and self.log.term_at(candidate) == self.term:
-            self._commit_to(Index(candidate))
-
-    def _commit_to(self, index: Index) -> None:
-        if not self.log.commit_to(index):
-            return
-        leader = self._leader
-        if leader is None:
-            return
-        self._need_broadcast = True  # followers learn the new commit index
-        if leader.waiting_reads and self.log.commit_index >= leader.term_start_index:
-            waiting, leader.waiting_reads = leader.waiting_reads, []
-            for r in waiting:
-                self._leader_read(r)
-        cfg = self.config
-        if self.log.last_config_index() <= self.log.commit_index:
-            if cfg.is_joint:
-                # Thesis §4.3: once C_old,new is committed the leader moves on to C_new.
-                self._append(EntryKind.CONFIG, b"", cfg.leave_joint())
-            elif not cfg.can_vote(self.id):
-                # Thesis §4.2.2: a leader not in C_new steps down once C_new is committed.
-                logger.info("%s: removed from the configuration, stepping down", self.id)
-                self._hand_off(leader, cfg)
-                self._become_follower(self.term, None)
-
-    def _hand_off(self, leader: LeaderState, cfg: Configuration) -> None:
-        best = max(
-            (p for p in leader.progress if cfg.can_vote(p)),
-            key=lambda p: (leader.progress[p].match_index, p),
-            default=None,
-        )
-        if best is not None and leader.progress[best].match_index == self.log.last_index:
-            self._send(m.TimeoutNow(self.id, best, self.term))
-
-    # ---- proposal forwarding (thesis §6.2) -----------------------------------------------
-
-    def _on_forward_proposal(self, msg: m.ForwardProposal) -> None:
-        if msg.src not in self.config.members:
-            logger.warning("%s: refusing proposal from non-member %s", self.id, msg.src)
-            self._send(m.ProposalResult(self.id, msg.src, self.term, msg.proposal_id, False))
-            return
-        try:
-            term, index = self._append_command(msg.data, EntryKind.COMMAND)
-        except RaftError as err:
-            logger.debug("%s: refusing forwarded proposal: %s", self.id, err)
-            self._send(m.ProposalResult(self.id, msg.src, self.term, msg.proposal_id, False))
-            return
-        self._send(m.ProposalResult(self.id, msg.src, self.term, msg.proposal_id, True, term, index))
-
-    def _on_proposal_result(self, msg: m.ProposalResult) -> None:
-        if self._forwarded_proposals.pop(msg.proposal_id, None) is None:
-            return  # duplicate or already failed
-        kind = OutcomeKind.APPENDED if msg.accepted else OutcomeKind.REJECTED
-        self._outcomes.append(ProposalOutcome(msg.proposal_id, kind, msg.entry_term, msg.entry_index))
-
-    # ---- read index (thesis §6.4) --------------------------------------------------------
-
-    def _leader_read(self, read: PendingRead) -> None:
-        leader = self._leader
-        assert leader is not None
-        if self.log.commit_index < leader.term_start_index:
-            leader.waiting_reads.append(read)
-            return
-        leader.read_seq += 1
-        read.seq = leader.read_seq
-        read.index = self.log.commit_index
-        leader.pending_reads.append(read)
-        self._release_reads(leader)
-        if leader.pending_reads:
-            for peer, pr in leader.progress.items():
-                if self.config.can_vote(peer):
-                    self._send_heartbeat(peer, pr)
-
-    def _release_reads(self, leader: LeaderState) -> None:
-        for r in leader.release_reads(self.id, self.config):
-            self._answer_read(r, r.index)
-
-    def _answer_read(self, r: PendingRead, index: Index | None) -> None:
-        if r.origin == self.id:
-            self._read_states.append(ReadState(r.request_id, index))
-        else:
-            self._send(m.ReadIndexResponse(self.id, r.origin, self.term, r.request_id, index))
-
-    def _fail_leader_reads(self, leader: LeaderState) -> None:
-        for r in leader.pending_reads + leader.waiting_reads:
-            self._answer_read(r, None)
-        leader.pending_reads.clear()
-        leader.waiting_reads.clear()
-
-    def _on_read_request(self, msg: m.ReadIndexRequest) -> None:
-        if self._leader is None or msg.src not in self.config.members:
-            self._send(m.ReadIndexResponse(self.id, msg.src, self.term, msg.request_id, None))
-            return
-        self._leader_read(PendingRead(msg.request_id, msg.src))
-
-    def _on_read_response(self, msg: m.ReadIndexResponse) -> None:
-        if self._forwarded_reads.pop(msg.request_id, None) is None:
-            return
-        self._read_states.append(ReadState(msg.request_id, msg.index))
-
-    # ---- output --------------------------------------------------------------------------
-
-    def _send(self, msg: m.Message) -> None:
-        self._outbox.append(msg)
-
-    def has_ready(self) -> bool:
-        return bool(
-            self._outbox
-            or self._need_broadcast
-            or self._read_states
-            or self._outcomes
-            or self._pending_snapshot is not None
-            or self.log.stable_index < self.log.last_index
-            or self._applied < self.log.commit_index
-            or self._persisted_hs != HardState(self.term, self.vote)
-        )
-
-    def ready(self) -> Ready:
-        """Collect everything to persist, send and apply; follow the rules in raft/ready.py."""
-        if self._need_broadcast and self._leader is not None:
-            self._broadcast()
-        self._need_broadcast = False
-        hs = HardState(self.term, self.vote)
-        committed_end = min(self.log.commit_index, self.log.last_index)
-        committed = tuple(self.log.slice(self._applied + 1, committed_end)) if committed_end > self._applied else ()
-        rd = Ready(
-            hard_state=hs if hs != self._persisted_hs else None,
-            snapshot=self._pending_snapshot,
-            entries=tuple(self.log.unstable_entries()),
-            messages=tuple(self._outbox),
-            committed=committed,
-            read_states=tuple(self._read_states),
-            proposal_outcomes=tuple(self._outcomes),
-            role=self.role,
-            leader_id=self.leader_id,
-            term=self.term,
-            commit_index=self.log.commit_index,
-        )
-        self._outbox = []
-        self._read_states = []
-        self._outcomes = []
-        self._pending_snapshot = None
-        if committed:
-            self._applied = committed[-1].index
-        return rd
-
-    def advance(self, rd: Ready) -> None:
-        """The driver processed `rd` (persisted, sent, applied)."""
-        if rd.hard_state is not None:
-            self._persisted_hs = rd.hard_state
-        if rd.entries:
-            last = rd.entries[-1]
-            self.log.stable_to(last.index, last.term)
-            self._maybe_commit()  # our own newly durable entries may complete a quorum
