@@ -29,19 +29,21 @@ class BloomFilter:
         return cls(m, k)
 
     def add(self, key: bytes) -> None:
-        h1, h2 = mmh3.hash64(key, signed=False)
+        h, h2 = mmh3.hash64(key, signed=False)
         m = self.m
         bits = self.bits
-        for i in range(self.k):
-            pos = (h1 + i * h2) % m
+        for _ in range(self.k):
+            pos = h % m
             bits[pos >> 3] |= 1 << (pos & 7)
+            h += h2
 
     def might_contain(self, key: bytes) -> bool:
-        h1, h2 = mmh3.hash64(key, signed=False)
+        h, h2 = mmh3.hash64(key, signed=False)
         m = self.m
         bits = self.bits
-        for i in range(self.k):
-            pos = (h1 + i * h2) % m
+        for _ in range(self.k):
+            pos = h % m
             if not bits[pos >> 3] & (1 << (pos & 7)):
                 return False
+            h += h2
         return True

@@ -26,7 +26,7 @@ from .fs import FileSystem
 from .mutation import Cell, Mutation, Row
 from .reconcile import covering_deletion, merge_versions
 from .sstable_reader import SSTableReader
-from .sstable_writer import SSTableWriter
+from .sstable_writer import SSTableWriter, is_plain_partition
 
 _MIN_TS = -(1 << 63)
 
@@ -104,20 +104,23 @@ def compact_partition(m: Mutation, now_s: int, gc_before: int, max_purge: int) -
     return Mutation(m.token, m.key, pd, static, rows, rts)
 
 
-def merged_partitions(inputs: Sequence[SSTableReader]) -> Iterator[list[Mutation]]:
-    """Versions of each partition across `inputs`, grouped, in (token, key) order."""
-    def stream(i: int, r: SSTableReader) -> Iterator[tuple[int, bytes, int, Any]]:
-        for _, obj in r.iter_objs():
-            yield obj[0], obj[1], i, obj
+def _obj_key(obj: Any) -> tuple[int, bytes]:
+    return (obj[0], obj[1])
 
-    group: list[Mutation] = []
-    cur: tuple[int, bytes] | None = None
-    for token, key, _, obj in heapq.merge(*(stream(i, r) for i, r in enumerate(inputs))):
-        if cur is not None and (token, key) != cur:
-            yield group
+
+def merged_partitions(inputs: Sequence[SSTableReader]) -> Iterator[list[Any]]:
+    """Codec-form versions of each partition across `inputs`, grouped, in (token, key) order."""
+    group: list[Any] = []
+    ct: int | None = None
+    ck: bytes | None = None
+    streams = [(obj for _, obj in r.iter_objs()) for r in inputs]
+    for obj in heapq.merge(*streams, key=_obj_key) if len(streams) > 1 else streams[0]:
+        if obj[0] != ct or obj[1] != ck:
+            if group:
+                yield group
             group = []
-        cur = (token, key)
-        group.append(mutation_from_obj(obj))
+            ct, ck = obj[0], obj[1]
+        group.append(obj)
     if group:
         yield group
 
@@ -135,10 +138,14 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                       replay_position=rp, ancestors=[r.generation for r in inputs] if same_directory else [],
                       created_at_s=now_s)
     try:
-        for versions in merged_partitions(inputs):
-            token = versions[0].token
+        for objs in merged_partitions(inputs):
+            token = objs[0][0]
             if token_filter is not None and not token_filter(token):
                 continue
+            if len(objs) == 1 and is_plain_partition(objs[0]):
+                w.add_raw(objs[0])  # fast path: nothing to reconcile, shadow, expire or purge
+                continue
+            versions = [mutation_from_obj(o) for o in objs]
             merged = versions[0] if len(versions) == 1 else merge_versions(token, versions[0].key, versions)
             out = compact_partition(merged, now_s, gc_before, max_purgeable(token, merged.key))
             if out is not None:

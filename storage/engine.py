@@ -71,7 +71,8 @@ class StorageEngine:
         self._compaction_sem = asyncio.Semaphore(1)
         self._compacting: set[TabletId] = set()
         self.counters: dict[str, int] = {"compactions": 0, "compaction_bytes_in": 0,
-                                         "compaction_bytes_out": 0, "flushes": 0, "quarantined": 0}
+                                         "compaction_bytes_out": 0, "flushes": 0, "flush_bytes": 0,
+                                         "quarantined": 0}
         self._sync_batch = config.commitlog_sync == "batch"
         self._flush_threshold = config.memtable_flush_threshold_bytes
         self._shard_limit = config.shard_memtable_limit_bytes
@@ -246,6 +247,7 @@ class StorageEngine:
         t.flushed_position = max(t.flushed_position, mt.replay_position)
         self.commitlog.mark_clean(t.log, mt.replay_position)
         self.counters["flushes"] += 1
+        self.counters["flush_bytes"] += reader.size_bytes
 
     def _write_memtable(self, t: TabletState, mt: Memtable, gen: int, opts: TableOptions) -> SSTableReader:
         from .sstable_writer import SSTableWriter

@@ -80,9 +80,10 @@ _INDEX = 1
 
 
 class IndexBlock:
-    __slots__ = ("block_idx", "data_offsets", "keys")
+    __slots__ = ("block_idx", "data_offsets", "keys", "tokens")
 
     def __init__(self, flat: tuple[Any, ...]) -> None:
+        self.tokens: tuple[int, ...] = flat[0::4]  # bisecting ints is much cheaper than tuples
         self.keys: list[tuple[int, bytes]] = list(zip(flat[0::4], flat[1::4]))
         self.data_offsets: tuple[int, ...] = flat[2::4]
         self.block_idx: tuple[int, ...] = flat[3::4]
@@ -114,6 +115,7 @@ class SSTableReader:
             sk, so = msgpack.unpackb(open_payload(sm_path, fs.read_file(sm_path), "Summary.db"),
                                      raw=False, use_list=True)
             self._summary_keys: list[tuple[int, bytes]] = list(zip(sk[0::2], sk[1::2]))
+            self._summary_tokens: list[int] = sk[0::2]
             self._summary_offsets: list[int] = so
             f_path = self.path("Filter.db")
             k, m, bits = msgpack.unpackb(open_payload(f_path, fs.read_file(f_path), "Filter.db"), raw=False)
@@ -213,12 +215,20 @@ class SSTableReader:
 
     def get(self, token: int, key: bytes) -> Mutation | None:
         pk = (token, key)
-        i = bisect_right(self._summary_keys, pk) - 1
+        sk = self._summary_keys
+        i = bisect_right(self._summary_tokens, token) - 1
+        while i >= 0 and sk[i] > pk:  # only when index blocks start with this very token
+            i -= 1
         if i < 0:
             return None
         ib = self._index_block(i)
-        j = bisect_left(ib.keys, pk)
-        if j >= len(ib.keys) or ib.keys[j] != pk:
+        tokens = ib.tokens
+        j = bisect_left(tokens, token)
+        n = len(tokens)
+        keys = ib.keys
+        while j < n and tokens[j] == token and keys[j][1] != key:
+            j += 1
+        if j >= n or keys[j] != pk:
             return None
         off = ib.data_offsets[j]
         blk = self._data_block(off)

@@ -80,6 +80,41 @@ class StatsCollector:
                 self._tomb(c.expiry_s)  # an expiring cell becomes droppable after it expires
                 self.tombstones -= 1
 
+    def add_plain(self, obj: Any) -> None:
+        """Stats of a partition with only live, non-expiring data (see is_plain_partition)."""
+        token = obj[0]
+        self.partitions += 1
+        if token < self.min_token:
+            self.min_token = token
+        if token > self.max_token:
+            self.max_token = token
+        rows = obj[4]
+        self.rows += len(rows) // 2
+        lo = self.min_ts
+        hi = self.max_ts
+        ncells = 0
+        for r in rows[1::2]:
+            mk = r[0]
+            cells = r[2]
+            if mk is not None:
+                t = mk[0]
+                if t < lo:
+                    lo = t
+                if t > hi:
+                    hi = t
+            if cells:
+                ncells += len(cells)
+                tss = cells[2::7]
+                t = min(tss)
+                if t < lo:
+                    lo = t
+                t = max(tss)
+                if t > hi:
+                    hi = t
+        self.min_ts = lo
+        self.max_ts = hi
+        self.cells += ncells // 7
+
     def add(self, m: Mutation) -> None:
         self.partitions += 1
         if m.token < self.min_token:
@@ -142,6 +177,21 @@ class SSTableWriter:
         self._block_bytes += len(packed)
         self._bloom.add(m.key)
         self.stats.add(m)
+        if len(self._index_entries) >= 4 * INDEX_BLOCK_ENTRIES:
+            self._flush_index_block()
+        if self._block_bytes >= self._block_size:
+            self._flush_data_block()
+
+    def add_raw(self, obj: Any) -> None:
+        """Add a partition already in codec form that `is_plain_partition` accepted (compaction's
+        fast path: no decode, no reconcile). Requires: ascending order, like `add`."""
+        packed = self._packer.pack(obj)
+        token, key = obj[0], obj[1]
+        self._index_entries.extend((token, key, self._data_off, len(self._block)))
+        self._block.append(packed)
+        self._block_bytes += len(packed)
+        self._bloom.add(key)
+        self.stats.add_plain(obj)
         if len(self._index_entries) >= 4 * INDEX_BLOCK_ENTRIES:
             self._flush_index_block()
         if self._block_bytes >= self._block_size:
@@ -226,6 +276,20 @@ def commit_components(fs: FileSystem, directory: Path, generation: int) -> list[
     fs.sync_dir(directory)
     paths.append(toc_final)
     return paths
+
+
+def is_plain_partition(obj: Any) -> bool:
+    """True if the codec-form partition holds only live, non-expiring rows: nothing in it can be
+    shadowed, expire or be purged, so compaction may copy it as is."""
+    if obj[2] is not None or obj[3] is not None or obj[5]:
+        return False
+    for r in obj[4][1::2]:
+        mk, dl, cells, cd = r
+        if dl is not None or cd or (mk is not None and mk[1]):
+            return False
+        if None in cells[3::7] or any(cells[4::7]):
+            return False
+    return True
 
 
 def _array_header(n: int) -> bytes:

@@ -1,0 +1,216 @@
+"""In-process benchmark of the storage engine (one process, one event loop).
+
+Run:  .venv/bin/python bench/storage_bench.py [--partitions 1000000] [--wa-mb 1024] [--dir /tmp/x]
+
+Reports writes/s (periodic commitlog), point reads/s from sstables cold and warm, range-scan
+rows/s, compaction MB/s, bytes on disk per 100-byte cell, write amplification after size-tiered
+compaction, and commitlog replay MB/s. Rates are given against wall time and against this
+process's CPU time (the machine is shared; CPU time is the steadier figure). Results go in
+docs/storage/benchmark.md; this is not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from storage import Cell, LivenessInfo, Mutation, Row, Slice, StorageConfig, StorageEngine, TableOptions
+
+TABLE = uuid.UUID(int=1)
+TABLET = (TABLE, 0)
+LO, HI = -(1 << 63), (1 << 63) - 1
+CK = b"\x40\x80\x00\x00\x00\x38"
+WORDS = b"lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt".split()
+
+
+def token_of(i: int) -> int:
+    # spread tokens like Murmur3 would, deterministically
+    t = (((i + 1) * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)) - (1 << 63)
+    return HI if t == LO else t  # Murmur3 never yields LONG_MIN
+
+
+def value_100(rng: random.Random) -> bytes:
+    """100 bytes of text-like (compressible) data."""
+    out = b""
+    while len(out) < 100:
+        out += rng.choice(WORDS) + b" "
+    return out[:100]
+
+
+def mutation(i: int, ts: int, value: bytes) -> Mutation:
+    row = Row(marker=LivenessInfo(ts), cells={("v", b""): Cell(ts, value)})
+    return Mutation(token_of(i), b"key%010d" % i, rows={CK: row})
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.w0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        self.wall = time.perf_counter() - self.w0
+        self.cpu = time.process_time() - self.c0
+
+
+def report(name: str, n: float, unit: str, t: Timer) -> None:
+    print(f"{name:<44} {n / t.wall:>12,.0f} {unit} (wall)  {n / max(t.cpu, 1e-9):>12,.0f} {unit} (cpu)"
+          f"   [{n:,.0f} in {t.wall:.2f}s wall, {t.cpu:.2f}s cpu]", flush=True)
+
+
+async def open_engine(d: Path, **cfg: object) -> StorageEngine:
+    eng = await StorageEngine.open(d, StorageConfig(**cfg))  # type: ignore[arg-type]
+    eng.add_table(TABLE, TableOptions())
+    eng.add_tablet(TABLET, LO, HI)
+    await eng.replay_commitlog()
+    return eng
+
+
+def drop_os_cache(d: Path) -> str:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")
+        return "drop_caches"
+    except OSError:
+        for root, _, files in os.walk(d):
+            for name in files:
+                fd = os.open(os.path.join(root, name), os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(fd)
+        return "posix_fadvise(DONTNEED)"
+
+
+async def bench_writes(base: Path, n: int) -> None:
+    d = base / "writes"
+    eng = await open_engine(d, commitlog_sync="periodic", compaction_enabled=False)
+    rng = random.Random(1)
+    vals = [value_100(rng) for _ in range(1000)]
+    muts = [mutation(i, i, vals[i % 1000]) for i in range(n)]
+    with Timer() as t:
+        for m in muts:
+            await eng.apply(TABLET, m)
+    report("writes (memtable + periodic commitlog)", n, "writes/s", t)
+    await eng.close()
+
+
+async def bench_dataset(base: Path, n: int, reads: int) -> None:
+    d = base / "data"
+    eng = await open_engine(d, commitlog_sync="periodic", compaction_enabled=False)
+    rng = random.Random(2)
+    vals = [value_100(rng) for _ in range(1000)]
+    chunk = (n + 3) // 4
+    for i in range(n):
+        await eng.apply(TABLET, mutation(i, i, vals[i % 1000]))
+        if (i + 1) % chunk == 0:
+            await eng.flush()
+    await eng.flush()
+    st = eng.stats()
+    with Timer() as t:
+        await eng.compact()
+    mb_in = st.sstable_bytes / (1 << 20)
+    report(f"major compaction of {st.sstable_count} sstables ({mb_in:.0f} MB)", mb_in, "MB/s", t)
+    st = eng.stats()
+    raw = n * (100 + len(b"key%010d" % 0) + len(CK) + 1)
+    print(f"{'bytes on disk per 100-byte cell':<44} {st.sstable_bytes / n:>12.1f} bytes  "
+          f"(raw key+clustering+value {raw / n:.0f} bytes -> {st.sstable_bytes / raw:.2f}x raw)", flush=True)
+    with Timer() as t:
+        rows = sum(len(p.rows) for p in eng.scan(TABLET, None, HI, Slice()))
+    report("range scan", rows, "rows/s", t)
+    await eng.close()
+
+    keys = [rng.randrange(n) for _ in range(reads)]
+    how = drop_os_cache(d)
+    eng = await open_engine(d, commitlog_sync="periodic", compaction_enabled=False,
+                            block_cache_bytes=256 << 20)
+    for label in (f"point reads, cold OS cache [{how}]", "point reads, warm (OS + block cache)"):
+        with Timer() as t:
+            for i in keys:
+                pd = eng.read(TABLET, token_of(i), b"key%010d" % i, Slice())
+                assert pd is not None
+        report(label, reads, "reads/s", t)
+    with Timer() as t:
+        for i in keys:
+            assert eng.read(TABLET, token_of(i) + 1, b"nokey%d" % i, Slice()) is None
+    report("point reads of absent keys (bloom filter)", reads, "reads/s", t)
+    await eng.close()
+
+
+async def bench_write_amplification(base: Path, mb: int) -> None:
+    d = base / "wa"
+    eng = await open_engine(d, commitlog_sync="periodic", compaction_enabled=True,
+                            memtable_flush_threshold_bytes=8 << 20)
+    rng = random.Random(3)
+    vals = [value_100(rng) for _ in range(1000)]
+    n = (mb << 20) // 130
+    with Timer() as t:
+        for i in range(n):
+            await eng.apply(TABLET, mutation(rng.randrange(n * 2), i, vals[i % 1000]))
+            if i % 256 == 0:
+                await asyncio.sleep(0)  # let background flushes and compactions run
+        await eng.flush()
+        while eng._tasks:
+            await asyncio.gather(*list(eng._tasks))
+    c = eng.counters
+    wa = (c["flush_bytes"] + c["compaction_bytes_out"]) / max(1, c["flush_bytes"])
+    print(f"{'write amplification, STCS, ' + str(mb) + ' MB written':<44} {wa:>12.2f} x  "
+          f"(flushed {c['flush_bytes'] >> 20} MB, {c['compactions']} compactions wrote "
+          f"{c['compaction_bytes_out'] >> 20} MB; {eng.stats().sstable_count} sstables left; "
+          f"{t.wall:.1f}s wall)", flush=True)
+    await eng.close()
+
+
+async def bench_replay(base: Path, mb: int) -> None:
+    d = base / "replay"
+    eng = await open_engine(d, commitlog_sync="periodic", compaction_enabled=False,
+                            memtable_flush_threshold_bytes=4 << 30, shard_memtable_limit_bytes=8 << 30)
+    rng = random.Random(4)
+    vals = [value_100(rng) for _ in range(1000)]
+    n = (mb << 20) // 150
+    for i in range(n):
+        await eng.apply(TABLET, mutation(i, i, vals[i % 1000]))
+    await eng.commitlog.sync_to(eng.commitlog.position())
+    eng.abandon()
+    eng2 = await StorageEngine.open(d, StorageConfig(compaction_enabled=False, shard_memtable_limit_bytes=8 << 30,
+                                                     memtable_flush_threshold_bytes=4 << 30))
+    eng2.add_table(TABLE, TableOptions())
+    eng2.add_tablet(TABLET, LO, HI)
+    with Timer() as t:
+        stats = await eng2.replay_commitlog()
+    report(f"commitlog replay ({stats.applied:,} entries)", stats.bytes / (1 << 20), "MB/s", t)
+    await eng2.close()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", default="/tmp/storage-bench")
+    ap.add_argument("--writes", type=int, default=300_000)
+    ap.add_argument("--partitions", type=int, default=200_000, help="1000000 for the issue's figure")
+    ap.add_argument("--reads", type=int, default=50_000)
+    ap.add_argument("--wa-mb", type=int, default=128, help="1024 for the issue's figure")
+    ap.add_argument("--replay-mb", type=int, default=64)
+    ap.add_argument("--only", default="", help="comma list: writes,data,wa,replay")
+    args = ap.parse_args()
+    base = Path(args.dir)
+    shutil.rmtree(base, ignore_errors=True)
+    only = set(args.only.split(",")) if args.only else {"writes", "data", "wa", "replay"}
+    if "writes" in only:
+        await bench_writes(base, args.writes)
+    if "data" in only:
+        await bench_dataset(base, args.partitions, args.reads)
+    if "replay" in only:
+        await bench_replay(base, args.replay_mb)
+    if "wa" in only:
+        await bench_write_amplification(base, args.wa_mb)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
