@@ -222,18 +222,24 @@ class StorageEngine:
         self._maybe_compact(t)
 
     async def flush_locked(self, t: TabletState) -> None:
-        """Requires: the caller holds t.flush_lock."""
+        """Requires: the caller holds t.flush_lock. Seals the active memtable and writes every
+        sealed one, oldest first (a memtable whose earlier flush failed is retried before any
+        newer one, so commitlog segments are never freed past unflushed data)."""
         self._flush_pending.discard(t.tablet)
-        mt = t.memtable
-        if t.dropped or not len(mt):
+        if t.dropped:
             return
-        t.memtable = Memtable()
-        mt.seal(self.commitlog.position())
-        t.flushing.append(mt)
+        mt = t.memtable
+        if len(mt):
+            t.memtable = Memtable()
+            mt.seal(self.commitlog.position())
+            t.flushing = [*t.flushing, mt]
+        while t.flushing and not t.dropped:
+            await self._write_sealed(t, t.flushing[0])
+
+    async def _write_sealed(self, t: TabletState, mt: Memtable) -> None:
         gen = t.new_generation()
-        opts = t.options
         try:
-            reader = await asyncio.to_thread(self._write_memtable, t, mt, gen, opts)
+            reader = await asyncio.to_thread(self._write_memtable, t, mt, gen, t.options)
         except BaseException:
             log.exception("flush of %s failed; data stays in memory and commitlog", t.tablet)
             raise
@@ -242,7 +248,7 @@ class StorageEngine:
             remove_generation(self.fs, t.directory, gen)
             return
         t.sstables = [*t.sstables, reader]
-        t.flushing.remove(mt)
+        t.flushing = [x for x in t.flushing if x is not mt]
         self._memtable_bytes -= mt.size_bytes
         t.flushed_position = max(t.flushed_position, mt.replay_position)
         self.commitlog.mark_clean(t.log, mt.replay_position)

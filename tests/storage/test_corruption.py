@@ -164,3 +164,23 @@ def test_reads_continue_during_background_flush_and_compaction() -> None:
             assert pd is not None and len(pd.rows) == len(range(j, 2000, 300))
         await eng.close()
     run(body())
+
+
+def test_failed_flush_is_retried_before_newer_data_frees_the_log() -> None:
+    async def body() -> None:
+        fs = FaultFS()
+        eng = await open_engine(fs, FakeClock(), commitlog_sync="batch")
+        await eng.apply(TABLET, mut(1, b"a", {ck(0): row(1, a=b"1")}))
+        fs.fail_on("sync", "Data.db.tmp")  # e.g. ENOSPC
+        with pytest.raises(OSError):
+            await eng.flush()
+        assert eng.read(TABLET, 1, b"a", Slice()) is not None  # still served from memory
+        await eng.apply(TABLET, mut(2, b"b", {ck(0): row(2, a=b"2")}))
+        await eng.flush()  # retries the failed memtable first, then the new one
+        assert eng.stats().sstable_count == 2 and eng.stats().pending_flushes == 0
+        eng.abandon()
+        eng2 = await open_engine(fs.crash(), FakeClock())
+        assert eng2.read(TABLET, 1, b"a", Slice()) is not None
+        assert eng2.read(TABLET, 2, b"b", Slice()) is not None
+        await eng2.close()
+    run(body())
