@@ -61,6 +61,9 @@ class Memtable:
         return len(self.partitions)
 
     def seal(self, replay_position: tuple[int, int]) -> None:
+        # sort now, on the event loop: afterwards nothing mutates the memtable, so the flush
+        # thread and concurrent scans only read it
+        self._settle()
         self.sealed = True
         self.replay_position = replay_position
 
