@@ -135,6 +135,13 @@ class SSTableReader:
             raise CorruptionError(self.path("Index.db"), self._index.size(), "index file truncated")
         self.size_bytes = sum(fs.file_size(self.path(c)) for c in COMPONENTS)
 
+    def estimated_droppable_tombstones(self, gc_before_s: int) -> float:
+        """Fraction of this sstable's cells and tombstones that are tombstones (or expired TTL
+        cells) older than `gc_before_s`, from the drop-time histogram (minute resolution)."""
+        droppable = sum(c for minute, c in self.stats["tombstone_drop_times"] if minute + 60 <= gc_before_s)
+        total = self.stats["cells"] + self.stats["tombstones"]
+        return droppable / total if total else 0.0
+
     def _open_checked(self, component: str) -> ReadableFile:
         f = self.fs.open_read(self.path(component))
         self._files.append(f)

@@ -77,3 +77,20 @@ def test_expired_ttl_data_dropped() -> None:
         assert eng.read(TABLET, 2, b"j", Slice(now_s=clock.now_s())) is not None
         await eng.close()
     run(body())
+
+
+def test_statistics_and_droppable_tombstone_estimate() -> None:
+    async def body() -> None:
+        clock = FakeClock()
+        now = clock.now_s()
+        eng = await open_engine(FaultFS(), clock)
+        await eng.apply(TABLET, mut(-5, b"a", {ck(0): row(7, a=b"x")}))
+        await eng.apply(TABLET, mut(9, b"b", {ck(0): Row(cells={("a", b""): Cell(8, None, expiry_s=now)})}))
+        await eng.flush()
+        s = eng._tablets[TABLET].sstables[0]
+        assert (s.min_token, s.max_token, s.partitions) == (-5, 9, 2)
+        assert (s.stats["min_timestamp_us"], s.stats["max_timestamp_us"], s.stats["tombstones"]) == (7, 8, 1)
+        assert s.estimated_droppable_tombstones(now) == 0.0
+        assert s.estimated_droppable_tombstones(now + 120) == 1 / 3
+        await eng.close()
+    run(body())
