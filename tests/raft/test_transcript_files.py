@@ -27,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from raft import messages as m
 from raft.ready import Role
+from raft.types import ServerId
 from tests.raft.harness import Net, sid
 
 HERE = Path(__file__).parent / "transcripts"
@@ -97,8 +99,12 @@ def run_transcript(path: Path) -> None:
             net[args[0]].read_index(int(args[1]))
             net.process(args[0])
         elif cmd == "deliver":
-            cut = {sid(x) for x in _kv(args).get("cut", "").split(",") if x}
-            net.deliver(keep=lambda msg, cut=cut: msg.src not in cut and msg.dst not in cut)
+            cut = {sid(x) for x in _names(_kv(args).get("cut", ""))}
+
+            def keep(msg: m.Message, cut: set[ServerId] = cut) -> bool:
+                return msg.src not in cut and msg.dst not in cut
+
+            net.deliver(keep=keep)
         elif cmd == "drop":
             net.take()
         elif cmd == "remove":
