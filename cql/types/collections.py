@@ -348,7 +348,8 @@ class TupleType(CQLType):
                 raise CQLTypeError(f"Unterminated comparable {self.kind}")
             marker = data[pos]
             if marker == TERM:
-                return self.join(fields), pos + 1
+                # An all-null tuple must not come back as the zero-byte (empty) value.
+                return self.join(fields or [None]), pos + 1
             if len(fields) >= len(self.types):
                 raise CQLTypeError(f"Too many fields in comparable {self.kind}")
             if marker == NULL_ITEM:

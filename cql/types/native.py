@@ -165,7 +165,8 @@ class DecimalType(NativeType):
     decimal exponent E of 0.d1d2... * 10**E as an order-preserving signed int, then digit pairs
     (1 + 10*d1 + d2) ended by 0x00; for negatives the exponent and digit bytes are inverted.
     Equal values with different scales (1.0, 1.00) encode equally, as Cassandra compares them;
-    from_comparable returns the smallest non-negative scale that represents the value."""
+    from_comparable returns the smallest scale >= 0 that represents the value (negative scales
+    are kept for values with more than 64 trailing zeros)."""
 
     def validate(self, data: bytes) -> None:
         if data and len(data) < 4:
@@ -237,7 +238,7 @@ class DecimalType(NativeType):
         digits = "".join(f"{b - 1:02d}" for b in digit_bytes).rstrip("0")
         unscaled = int(digits)
         scale = len(digits) - exp
-        if scale < 0:   # prefer an integer with trailing zeros over a negative scale
+        if -64 <= scale < 0:   # prefer a plain integer with trailing zeros (bounded: 1E+999999)
             unscaled *= 10 ** (-scale)
             scale = 0
         if not -(1 << 31) <= scale < (1 << 31):
