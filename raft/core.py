@@ -147,6 +147,11 @@ class Core(Replication, ClientRequests):
         if msg.src == self.id:
             logger.warning("%s: dropping message claiming to come from ourselves", self.id)
             return
+        if isinstance(msg, m.AppendRequest) and any(
+            len(e.data) > self.options.max_entry_bytes for e in msg.entries
+        ):
+            logger.warning("%s: rejecting AppendRequest from %s with an oversized entry", self.id, msg.src)
+            return
         if isinstance(msg, m.VoteRequest) and msg.src not in self.config.members:
             # Before any term handling: a stranger's high term must not depose anyone.
             logger.warning("%s: rejecting vote request from unknown server %s", self.id, msg.src)

@@ -86,6 +86,11 @@ class CoreBase:
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
+    @property
+    def transfer_target(self) -> ServerId | None:
+        """Leader only: the server leadership is being transferred to, if any (thesis §3.10)."""
+        return self._leader.transfer_target if self._leader else None
+
     def progress(self, server: ServerId) -> Progress | None:
         """Leader only: replication progress of `server` (None elsewhere)."""
         return self._leader.progress.get(server) if self._leader else None

@@ -270,14 +270,10 @@ class RaftServer:
         self._wake.set()
         deadline = self._clock() + self.config.request_timeout_s
         while self.leader_id != to:
-            if self.leader_id == self.id and core.progress(to) is not None and self._transfer_abandoned():
+            if self.is_leader and core.progress(to) is not None and core.transfer_target is None:
                 core.transfer_leadership(to)  # the previous attempt timed out: try again
                 self._wake.set()
             await self._wait_state_change(deadline)
-
-    def _transfer_abandoned(self) -> bool:
-        leader = self.core._leader
-        return leader is not None and leader.transfer_target is None
 
     # ---- waiting helpers -----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from raft import messages as m
 from raft.core import CoreOptions
 from raft.errors import ConfigChangeInProgress, EntryTooLarge, NotLeader
 from raft.ready import OutcomeKind, Role
-from raft.types import Index, Snapshot, Term
+from raft.types import EntryKind, Index, LogEntry, Snapshot, Term
 from tests.raft.harness import Net, ids, sid
 
 ALL3 = ("s1", "s2", "s3")
@@ -342,3 +342,15 @@ def test_bad_input_never_changes_state() -> None:
     with pytest.raises(EntryTooLarge):
         net["s1"].propose(b"x" * (net["s1"].options.max_entry_bytes + 1))
     assert net["s1"].log.last_index == 1
+
+
+def test_oversized_entries_from_a_peer_are_rejected() -> None:
+    """Bad input: an AppendRequest carrying an entry above max_entry_bytes changes nothing."""
+    net = cluster()
+    elect(net, "s1")
+    s2 = net["s2"]
+    before = (s2.term, s2.log.last_index, s2.log.commit_index)
+    big = LogEntry(Term(1), Index(2), EntryKind.COMMAND, b"x" * (s2.options.max_entry_bytes + 1))
+    s2.step(m.AppendRequest(sid("s1"), sid("s2"), Term(1), Index(1), Term(1), (big,), Index(2)))
+    assert (s2.term, s2.log.last_index, s2.log.commit_index) == before
+    assert not s2.has_ready()
