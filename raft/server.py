@@ -223,8 +223,14 @@ class RaftServer:
 
     async def read_barrier(self) -> None:
         """Return once the local state machine reflects every entry committed before the call
-        (thesis §6.4: read index, confirmed by a quorum heartbeat round)."""
-        deadline = self._clock() + self.config.request_timeout_s
+        (thesis §6.4: read index, confirmed by a quorum heartbeat round). Retries across leader
+        changes until the request timeout, then raises ReadBarrierFailed."""
+        try:
+            await self._read_barrier(self._clock() + self.config.request_timeout_s)
+        except CommitStatusUnknown as err:  # a timeout while waiting for a leader
+            raise ReadBarrierFailed(str(err)) from None
+
+    async def _read_barrier(self, deadline: float) -> None:
         while True:
             core = self.core
             if core.leader_id is None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from raft.errors import CommitStatusUnknown, DroppedEntry, NotLeader
+from raft.errors import CommitStatusUnknown, DroppedEntry, NotLeader, ReadBarrierFailed
 from raft.failure_detector import FailureDetector
 from raft.fs import MemoryFileSystem
 from raft.persistence import FilePersistence
@@ -263,3 +263,22 @@ def test_failure_detector() -> None:
     assert fd.is_alive(ServerId("a")) and fd.alive_peers() == {ServerId("a")}
     now[0] = 1.6
     assert not fd.is_alive(ServerId("a"))
+
+
+def test_read_barrier_fails_on_an_isolated_leader() -> None:
+    """§6.4: a leader cut off from its quorum cannot confirm a read; it must not serve stale
+    data, so the barrier fails instead of returning."""
+    async def main() -> None:
+        c = Cluster(ServerConfig(tick_ms=5, election_timeout_ticks=10, heartbeat_ticks=1, request_timeout_s=0.5))
+        for sid in IDS:
+            await c.start(sid, IDS)
+        try:
+            leader = await c.leader()
+            await leader.add_entry(b"x")
+            c.net.isolate(leader.id)
+            with pytest.raises(ReadBarrierFailed):
+                await leader.read_barrier()
+        finally:
+            await c.stop_all()
+
+    asyncio.run(main())
