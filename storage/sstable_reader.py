@@ -80,13 +80,16 @@ _INDEX = 1
 
 
 class IndexBlock:
-    __slots__ = ("block_idx", "data_offsets", "keys", "tokens")
+    __slots__ = ("data_offsets", "in_block", "keys", "lengths", "tokens")
 
     def __init__(self, flat: tuple[Any, ...]) -> None:
-        self.tokens: tuple[int, ...] = flat[0::4]  # bisecting ints is much cheaper than tuples
-        self.keys: list[tuple[int, bytes]] = list(zip(flat[0::4], flat[1::4]))
-        self.data_offsets: tuple[int, ...] = flat[2::4]
-        self.block_idx: tuple[int, ...] = flat[3::4]
+        if len(flat) % 5:
+            raise ValueError("index block length is not a multiple of 5")
+        self.tokens: tuple[int, ...] = flat[0::5]  # bisecting ints is much cheaper than tuples
+        self.keys: list[tuple[int, bytes]] = list(zip(flat[0::5], flat[1::5]))
+        self.data_offsets: tuple[int, ...] = flat[2::5]
+        self.in_block: tuple[int, ...] = flat[3::5]  # byte offset after the block's array header
+        self.lengths: tuple[int, ...] = flat[4::5]
 
 
 class SSTableReader:
@@ -206,14 +209,20 @@ class SSTableReader:
             self._cache.put(key, blk, len(raw) * 3)
         return blk
 
-    def _data_block(self, off: int) -> tuple[Any, ...]:
+    def _raw_data_block(self, off: int) -> bytes:
+        """The uncompressed data block at `off`, without its msgpack array header (cached)."""
         key = (self.uid, _DATA, off)
-        blk: tuple[Any, ...] | None = self._cache.get(key)
-        if blk is None:
+        raw: bytes | None = self._cache.get(key)
+        if raw is None:
             raw, _ = self._read_framed(self._data, "Data.db", off)
-            blk = self._decode("Data.db", off, raw)
-            self._cache.put(key, blk, len(raw) * 3)
-        return blk
+            # point reads decode only the partition they need: skip the array header once here
+            first = raw[0] if raw else 0
+            hdr = 1 if 0x90 <= first <= 0x9F else 3 if first == 0xDC else 5 if first == 0xDD else -1
+            if hdr < 0:
+                raise CorruptionError(self.path("Data.db"), off, "block is not an array")
+            raw = raw[hdr:]
+            self._cache.put(key, raw, len(raw) + 100)
+        return raw
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -238,8 +247,12 @@ class SSTableReader:
         if j >= n or keys[j] != pk:
             return None
         off = ib.data_offsets[j]
-        blk = self._data_block(off)
-        return self._to_mutation(off, blk, ib.block_idx[j])
+        raw = self._raw_data_block(off)
+        start = ib.in_block[j]
+        try:
+            return mutation_from_obj(msgpack.unpackb(raw[start:start + ib.lengths[j]], raw=False, use_list=False))
+        except Exception as e:  # msgpack and destructuring raise several types on bad input
+            raise CorruptionError(self.path("Data.db"), off, f"malformed partition: {e}") from e
 
     def _to_mutation(self, off: int, blk: tuple[Any, ...], idx: int) -> Mutation:
         try:
@@ -247,16 +260,16 @@ class SSTableReader:
         except (ValueError, TypeError, IndexError) as e:
             raise CorruptionError(self.path("Data.db"), off, f"malformed partition: {e}") from e
 
-    def _start(self, after: tuple[int, bytes] | None) -> tuple[int, int] | None:
-        """(data block offset, index in block) of the first partition strictly after `after`."""
+    def _start(self, after: tuple[int, bytes] | None) -> int | None:
+        """Offset of the data block holding the first partition strictly after `after`."""
         if after is None:
-            return (FILE_HEADER.size, 0) if self.partitions else None
+            return FILE_HEADER.size if self.partitions else None
         i = max(0, bisect_right(self._summary_keys, after) - 1)
         while i < len(self._summary_offsets):
             ib = self._index_block(i)
             j = bisect_right(ib.keys, after)
             if j < len(ib.keys):
-                return ib.data_offsets[j], ib.block_idx[j]
+                return ib.data_offsets[j]
             i += 1
         return None
 
@@ -264,24 +277,19 @@ class SSTableReader:
         """Partitions strictly after `after` with token <= end_token, ascending."""
         if self.partitions == 0 or end_token < self.min_token or (after is not None and after[0] > self.max_token):
             return
-        start = self._start(after)
-        if start is None:
+        off = self._start(after)
+        if off is None:
             return
-        off, idx = start
         end = self._data.size()
         while off < end:
-            blk = self._cache.get((self.uid, _DATA, off))
-            if blk is None:
-                raw, flen = self._read_framed(self._data, "Data.db", off)
-                blk = self._decode("Data.db", off, raw)
-            else:
-                flen = BLOCK_HEADER.size + BLOCK_HEADER.unpack(self._data.pread(off, BLOCK_HEADER.size))[0]
-            for k in range(idx, len(blk)):
-                m = self._to_mutation(off, blk, k)
-                if m.token > end_token:
+            raw, flen = self._read_framed(self._data, "Data.db", off)
+            for obj in self._decode("Data.db", off, raw):
+                if after is not None and (obj[0], obj[1]) <= after:
+                    continue
+                if obj[0] > end_token:
                     return
-                yield m
-            idx = 0
+                yield self._to_mutation(off, (obj,), 0)
+            after = None  # only the first block can hold partitions at or before `after`
             off += flen
 
     def iter_objs(self) -> Iterator[tuple[int, Any]]:

@@ -28,6 +28,7 @@ from .sstable_format import (
 )
 
 INDEX_BLOCK_ENTRIES = 64
+_INDEX_STRIDE = 5  # token, key, data block offset, offset in block, length
 _MAX_I64 = (1 << 63) - 1
 _MIN_I64 = -(1 << 63)
 
@@ -172,12 +173,12 @@ class SSTableWriter:
             obj[5] = [x for r in rts for x in (r.start, r.end, r.deletion.timestamp_us,
                                                 r.deletion.local_deletion_time_s)]
         packed = self._packer.pack(obj)
-        self._index_entries.extend((m.token, m.key, self._data_off, len(self._block)))
+        self._index_entries.extend((m.token, m.key, self._data_off, self._block_bytes, len(packed)))
         self._block.append(packed)
         self._block_bytes += len(packed)
         self._bloom.add(m.key)
         self.stats.add(m)
-        if len(self._index_entries) >= 4 * INDEX_BLOCK_ENTRIES:
+        if len(self._index_entries) >= _INDEX_STRIDE * INDEX_BLOCK_ENTRIES:
             self._flush_index_block()
         if self._block_bytes >= self._block_size:
             self._flush_data_block()
@@ -187,12 +188,12 @@ class SSTableWriter:
         fast path: no decode, no reconcile). Requires: ascending order, like `add`."""
         packed = self._packer.pack(obj)
         token, key = obj[0], obj[1]
-        self._index_entries.extend((token, key, self._data_off, len(self._block)))
+        self._index_entries.extend((token, key, self._data_off, self._block_bytes, len(packed)))
         self._block.append(packed)
         self._block_bytes += len(packed)
         self._bloom.add(key)
         self.stats.add_plain(obj)
-        if len(self._index_entries) >= 4 * INDEX_BLOCK_ENTRIES:
+        if len(self._index_entries) >= _INDEX_STRIDE * INDEX_BLOCK_ENTRIES:
             self._flush_index_block()
         if self._block_bytes >= self._block_size:
             self._flush_data_block()
