@@ -182,7 +182,7 @@ class RaftLog:
         """Apply a local snapshot: drop entries up to `snapshot.index - keep_trailing`.
 
         Keeping a trailing tail lets slightly lagging followers catch up with AppendEntries
-        instead of a full InstallSnapshot (thesis §5.1.3).
+        instead of a full InstallSnapshot (an implementation choice, as in etcd; cf. thesis §5.1).
         """
         if snapshot.index > self._commit_index:
             raise LogError(f"snapshot {snapshot.index} beyond commit index {self._commit_index}")

@@ -74,7 +74,7 @@ class ServerConfig:
     max_entry_bytes: int = 1 << 20
     max_append_bytes: int = 1 << 20
     snapshot_threshold_bytes: int = 4 << 20  # take a snapshot after this much applied log
-    snapshot_trailing_entries: int = 200  # keep this many entries behind a snapshot (§5.1.3)
+    snapshot_trailing_entries: int = 200  # entries kept behind a snapshot (cf. §5.1)
     request_timeout_s: float = 10.0
     forward_proposals: bool = True
 
