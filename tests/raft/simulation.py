@@ -85,6 +85,7 @@ class WriteOp:
     invoked: int
     completed: int | None = None
     status: str = "pending"  # pending -> ok | dropped | unknown
+    forwarded: bool = False
 
 
 @dataclass
@@ -367,7 +368,12 @@ class Simulation:
         waiting = srv.waiting_writes.pop(e.index, None)
         if waiting is not None:
             term, op = waiting
-            op.status = "ok" if term == e.term else "dropped"
+            if term == e.term:
+                op.status = "ok"
+            else:
+                # Another entry took the index. If the network may have duplicated the forwarded
+                # proposal, another copy of the command may still commit: the outcome is unknown.
+                op.status = "unknown" if op.forwarded and self.dup else "dropped"
             op.completed = self.now
 
     def _await_write(self, srv: SimServer, term: Term, index: Index, w: WriteOp) -> None:
@@ -439,6 +445,7 @@ class Simulation:
                     self._await_write(srv, term, index, w)
                 else:
                     core.forward_proposal(op_id, data)
+                    w.forwarded = True
                     srv.proposals[op_id] = w
                 self.writes[op_id] = w
             else:
