@@ -1,0 +1,402 @@
+"""SELECT execution: reads, filtering, limits, ordering, aggregation and paging.
+
+Owns the read path of CQL on top of `StorageProxy`: a prepared `SelectPlan` plus bind values and
+paging parameters produce one page of wire rows and the paging state to resume from.
+
+Paging state (opaque to clients; version 1): msgpack `[1, key, clustering, rows_so_far,
+partition_rows_so_far]`, where `key`/`clustering` is the last row returned (`clustering` None when
+that partition is finished or had no clustering rows). Resuming continues strictly after it.
+Virtual tables page by row index: `[1, None, None, index, 0]`.
+
+Invariants: a page never holds more than `page_size` rows; LIMIT and PER PARTITION LIMIT count
+rows that passed the filters; aggregates read every matching row and return one row, unpaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import msgpack
+
+from cql import ast as A
+from cql.errors import InvalidRequest, ProtocolError
+from cql.schema import ColumnKind
+from cql.types import INT
+from storage.read import PartitionData, Slice
+
+from .restrictions import Restrictions, analyze
+from .selection import FunctionLookup, RowView, Selection, column_value_getter, prepare_selection
+from .table_info import ColumnInfo, TableInfo
+from .values import UNSET, BindValues, FunctionResolver, Receiver, ValueGetter, compile_term
+
+_FULL_RANGE = (b"", b"\xff")
+_STATE_VERSION = 1
+
+
+@dataclass
+class PageResult:
+    rows: list[list[bytes | None]]
+    paging_state: bytes | None
+
+
+ReadFn = Callable[[TableInfo, int, bytes, Slice], PartitionData | None]
+ScanFn = Callable[[TableInfo, tuple[int, bytes] | None, int, int, Slice], Iterator[PartitionData]]
+VirtualRowsFn = Callable[[TableInfo], Iterable[dict[str, bytes | None]]]
+
+
+@dataclass
+class SelectPlan:
+    table: TableInfo
+    restrictions: Restrictions
+    selection: Selection
+    reverse: bool
+    limit: ValueGetter | None
+    per_partition_limit: ValueGetter | None
+    distinct: bool
+    order_by_sort: bool            # IN on partition key + ORDER BY: sort merged rows
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _int_param(self, g: ValueGetter | None, bind: BindValues, what: str) -> int | None:
+        if g is None:
+            return None
+        v = g(bind)
+        if v is None or v is UNSET:
+            return None
+        assert isinstance(v, bytes)
+        n = int.from_bytes(v, "big", signed=True)
+        if n <= 0:
+            raise InvalidRequest(f"{what} must be strictly positive")
+        return n
+
+    def _views(self, p: PartitionData, now_s: int, reversed_rows: bool) -> Iterator[RowView]:
+        t = self.table
+        pk = t.split_partition_key(p.key)
+        if not p.rows:
+            # A partition with only static data shows as one row with null clustering columns,
+            # unless the query restricts clustering columns (then it matches nothing).
+            if p.static_row is not None and self.restrictions.eq_prefix_len == 0 \
+                    and not self.restrictions.has_clustering_slice:
+                yield RowView(p.token, pk, None, p.static_row, None, now_s)
+            return
+        for ck, row in p.rows:
+            yield RowView(p.token, pk, t.decode_clustering(ck) if ck else [], p.static_row, row, now_s)
+
+    # --- execution ------------------------------------------------------------------------
+
+    def execute(
+        self, bind: BindValues, page_size: int | None, paging_state: bytes | None, now_s: int,
+        read: ReadFn, scan: ScanFn, virtual_rows: VirtualRowsFn,
+    ) -> PageResult:
+        limit = self._int_param(self.limit, bind, "LIMIT")
+        ppl = self._int_param(self.per_partition_limit, bind, "PER PARTITION LIMIT")
+        state = _decode_state(paging_state)
+        if self.selection.is_aggregate or self.order_by_sort:
+            # Aggregates return one row; rows of several partitions sorted by clustering order
+            # must all be read before the first can be returned. Neither is paged.
+            page_size = None
+            state = None
+        if self.table.is_virtual:
+            return self._execute_virtual(bind, page_size, state, limit, virtual_rows)
+        row_filter = self.restrictions.row_filter(bind)
+        value_getters: dict[str, Callable[[RowView], bytes | None]] = {}
+
+        def filter_view(view: RowView) -> bool:
+            if row_filter is None:
+                return True
+
+            def value_of(c: ColumnInfo) -> bytes | None:
+                g = value_getters.get(c.name)
+                if g is None:
+                    g = value_getters[c.name] = column_value_getter(c)
+                return g(view)
+
+            return row_filter(value_of)
+
+        ranges = self.restrictions.clustering_ranges(bind)
+        columns = None if row_filter is not None else self.selection.needed_columns
+        per_partition_cap = 1 if self.distinct else ppl
+        storage_limit = per_partition_cap if row_filter is None else None
+        base_slice = Slice(ranges, self.reverse, columns, storage_limit, now_s)
+
+        rows_so_far = state.rows_so_far if state else 0
+        out: list[list[bytes | None]] = []
+        aggregates = self.selection.new_aggregates()
+        last: tuple[bytes, bytes | None, int] | None = None
+        more = False
+
+        partitions = self._partitions(bind, state, base_slice, read, scan)
+        for p, resumed_in_partition in partitions:
+            partition_rows = state.partition_rows if (state and resumed_in_partition) else 0
+            if per_partition_cap is not None and partition_rows >= per_partition_cap:
+                continue
+            for view in self._views(p, now_s, self.reverse):
+                if not filter_view(view):
+                    continue
+                if limit is not None and rows_so_far >= limit:
+                    more = False
+                    break
+                if page_size is not None and len(out) >= page_size:
+                    more = True
+                    break
+                partition_rows += 1
+                rows_so_far += 1
+                if aggregates is not None:
+                    for agg, ev in zip(aggregates, self.selection.evaluators, strict=True):
+                        agg.add([g(view) for g in ev.aggregate_args])
+                else:
+                    out.append(self.selection.row(view))
+                ck_bytes = self.table.clustering_bytes(view.ck) if view.ck else None
+                last = (p.key, ck_bytes, partition_rows)
+                if self.distinct or (per_partition_cap is not None and partition_rows >= per_partition_cap):
+                    break
+            if more or (limit is not None and rows_so_far >= limit):
+                break
+        if aggregates is not None:
+            return PageResult([[a.result() for a in aggregates]], None)
+        if self.order_by_sort and len(out) > 1:
+            out = self._sort_rows(out)
+        state_out = None
+        if more and last is not None:
+            key, ck, prow = last
+            state_out = _encode_state(key, ck if not self.distinct else None, rows_so_far, prow)
+        return PageResult(out, state_out)
+
+    def _partitions(
+        self, bind: BindValues, state: PagingState | None, base: Slice, read: ReadFn, scan: ScanFn,
+    ) -> Iterator[tuple[PartitionData, bool]]:
+        """Partitions in result order, resuming after the paging state. The flag says whether the
+        partition is the one the state stopped inside."""
+        t = self.table
+        r = self.restrictions
+        resume_key = state.key if state else None
+        resume_ck = state.ck if state else None
+        if r.has_partition_keys:
+            keys = sorted((t.token_of(k), k) for k in r.partition_keys(bind))
+            for token, key in keys:
+                if resume_key is not None and (token, key) < (t.token_of(resume_key), resume_key):
+                    continue
+                resumed = resume_key is not None and key == resume_key
+                if resumed and resume_ck is None:
+                    continue
+                sl = _resume_slice(base, resume_ck) if resumed else base
+                p = read(t, token, key, sl)
+                if p is not None:
+                    yield p, resumed
+            return
+        lo, hi = r.token_bounds(bind)
+        after: tuple[int, bytes] | None = None
+        if resume_key is not None:
+            token = t.token_of(resume_key)
+            if resume_ck is not None:
+                p = read(t, token, resume_key, _resume_slice(base, resume_ck))
+                if p is not None:
+                    yield p, True
+            after = (token, resume_key)
+        if lo > hi:
+            return
+        yield from ((p, False) for p in scan(t, after, lo, hi, base))
+
+    def _sort_rows(self, rows: list[list[bytes | None]]) -> list[list[bytes | None]]:
+        t = self.table
+        idx = [self.selection.column_names.index(c.name) if c.name in self.selection.column_names else -1
+               for c in t.clustering_key]
+        if any(i < 0 for i in idx):
+            return rows
+
+        def key(row: list[bytes | None]) -> bytes:
+            vals = [row[i] or b"" for i in idx]
+            return t.clustering_bytes(vals)
+
+        return sorted(rows, key=key, reverse=self.reverse)
+
+    def _execute_virtual(
+        self, bind: BindValues, page_size: int | None, state: PagingState | None, limit: int | None,
+        virtual_rows: VirtualRowsFn,
+    ) -> PageResult:
+        t = self.table
+        r = self.restrictions
+        all_rows = list(virtual_rows(t))
+        # Every restriction is checked as a filter on computed rows.
+        checks = _virtual_checks(r, bind)
+        start = state.rows_so_far if state else 0
+        out: list[list[bytes | None]] = []
+        aggregates = self.selection.new_aggregates()
+        matched = 0
+        more = False
+        for values in all_rows:
+            if not all(check(values) for check in checks):
+                continue
+            matched += 1
+            if matched <= start:
+                continue
+            if limit is not None and matched > limit:
+                break
+            if page_size is not None and len(out) >= page_size:
+                more = True
+                break
+            view = RowView(0, [], None, None, None, 0, values)
+            if aggregates is not None:
+                for agg, ev in zip(aggregates, self.selection.evaluators, strict=True):
+                    agg.add([g(view) for g in ev.aggregate_args])
+            else:
+                out.append(self.selection.row(view))
+        if aggregates is not None:
+            return PageResult([[a.result() for a in aggregates]], None)
+        if self.reverse:
+            out.reverse()
+        return PageResult(out, _encode_state(None, None, matched - 1, 0) if more else None)
+
+
+def _virtual_checks(r: Restrictions, bind: BindValues) -> list[Callable[[dict[str, bytes | None]], bool]]:
+    checks: list[Callable[[dict[str, bytes | None]], bool]] = []
+    t = r.table
+
+    def eq_check(c: ColumnInfo, allowed: list[bytes]) -> Callable[[dict[str, bytes | None]], bool]:
+        comparable = {c.type.to_comparable(a) for a in allowed}
+        return lambda row: (v := row.get(c.name)) is not None and c.type.to_comparable(v) in comparable
+
+    if r.partition is not None:
+        for vg in r.partition:
+            checks.append(eq_check(vg.column, vg.values(bind)))
+    for vg in r.clustering_eq:
+        checks.append(eq_check(vg.column, vg.values(bind)))
+    if r.clustering_tuples is not None:
+        n = r.clustering_tuple_len
+        base = len(r.clustering_eq)
+        cols = t.clustering_key[base:base + n]
+        tuples = [[c.type.to_comparable(x) for c, x in zip(cols, tup, strict=True)] for tup in r.clustering_tuples(bind)]
+
+        def tuple_check(row: dict[str, bytes | None]) -> bool:
+            vals = [row.get(c.name) for c in cols]
+            if any(v is None for v in vals):
+                return False
+            key = [c.type.to_comparable(v) for c, v in zip(cols, vals, strict=True) if v is not None]
+            return key in tuples
+
+        checks.append(tuple_check)
+    if r.has_clustering_slice:
+        base = r.eq_prefix_len
+        for bound, lower in ((r.slice_lower, True), (r.slice_upper, False)):
+            if bound is None:
+                continue
+            vals = bound.getter(bind)
+            cols = t.clustering_key[base:base + len(vals)]
+            target = [c.type.to_comparable(v) for c, v in zip(cols, vals, strict=True)]
+            inclusive = bound.inclusive
+
+            def slice_check(row: dict[str, bytes | None], cols: Sequence[ColumnInfo] = cols,
+                            target: list[bytes] = target, lower: bool = lower, inclusive: bool = inclusive) -> bool:
+                vals2 = [row.get(c.name) for c in cols]
+                if any(v is None for v in vals2):
+                    return False
+                key = [c.type.to_comparable(v) for c, v in zip(cols, vals2, strict=True) if v is not None]
+                if key == target:
+                    return inclusive
+                return (key > target) if lower else (key < target)
+
+            checks.append(slice_check)
+    rf = r.row_filter(bind)
+    if rf is not None:
+        checks.append(lambda row: rf(lambda c: row.get(c.name)))
+    return checks
+
+
+def _resume_slice(base: Slice, after_ck: bytes | None) -> Slice:
+    """`base` restricted to clustering keys strictly after (or, reversed, before) `after_ck`."""
+    if after_ck is None:
+        return base
+    ranges = base.ranges if base.ranges is not None else (_FULL_RANGE,)
+    out = []
+    for s, e in ranges:
+        if base.reverse:
+            e = min(e, after_ck)
+        else:
+            s = max(s, after_ck + b"\x00")
+        if s < e:
+            out.append((s, e))
+    return Slice(tuple(out), base.reverse, base.columns, base.row_limit, base.now_s)
+
+
+@dataclass(frozen=True, slots=True)
+class PagingState:
+    key: bytes | None           # partition key of the last row returned
+    ck: bytes | None            # its clustering key; None: that partition is finished
+    rows_so_far: int            # rows returned by earlier pages (counts toward LIMIT)
+    partition_rows: int         # rows of `key` returned so far (PER PARTITION LIMIT)
+
+
+def _encode_state(key: bytes | None, ck: bytes | None, rows_so_far: int, partition_rows: int) -> bytes:
+    packed: bytes = msgpack.packb([_STATE_VERSION, key, ck, rows_so_far, partition_rows], use_bin_type=True)
+    return packed
+
+
+def _decode_state(data: bytes | None) -> PagingState | None:
+    if not data:
+        return None
+    try:
+        state = msgpack.unpackb(data, raw=False)
+    except Exception as e:  # msgpack raises several unrelated types for garbage
+        raise ProtocolError(f"Invalid paging state: {e}") from None
+    if (not isinstance(state, list) or len(state) != 5 or state[0] != _STATE_VERSION
+            or not all(isinstance(x, bytes | None) for x in state[1:3])
+            or not all(isinstance(x, int) for x in state[3:5])):
+        raise ProtocolError("Invalid paging state")
+    return PagingState(state[1], state[2], state[3], state[4])
+
+
+# --- preparing ----------------------------------------------------------------------------------
+
+
+def prepare_select(
+    table: TableInfo, stmt: A.Select, functions: FunctionResolver | None, lookup: FunctionLookup | None,
+) -> SelectPlan:
+    if stmt.json:
+        raise InvalidRequest("SELECT JSON is not supported yet")
+    if stmt.group_by:
+        raise InvalidRequest("GROUP BY is not supported yet")
+    restrictions = analyze(table, stmt.where, functions, for_select=True)
+    if restrictions.filters and not stmt.allow_filtering and not table.is_virtual:
+        only_ck = all(f.column.kind is ColumnKind.CLUSTERING for f in restrictions.filters) and \
+            restrictions.has_partition_keys
+        if not only_ck:
+            raise InvalidRequest(
+                "Cannot execute this query as it might involve data filtering and thus may have "
+                "unpredictable performance. If you want to execute this query despite the "
+                "performance unpredictability, use ALLOW FILTERING"
+            )
+    selection = prepare_selection(table, stmt, functions, lookup)
+    if stmt.distinct:
+        for e in stmt.selectors:
+            if isinstance(e.expression, A.ColumnSelector):
+                c = table.column(e.expression.name)
+                if c is not None and c.kind not in (ColumnKind.PARTITION_KEY, ColumnKind.STATIC):
+                    raise InvalidRequest(
+                        f"SELECT DISTINCT queries must only request partition key columns and/or static "
+                        f"columns (not {c.name})")
+    reverse = False
+    if stmt.order_by:
+        if not restrictions.has_partition_keys:
+            raise InvalidRequest("ORDER BY is only supported when the partition key is restricted by an EQ or an IN.")
+        ck = table.clustering_key
+        flips = set()
+        for i, o in enumerate(stmt.order_by):
+            c = table.column(o.column)
+            if c is None:
+                raise InvalidRequest(f"Undefined column name {o.column}")
+            if c.kind is not ColumnKind.CLUSTERING:
+                raise InvalidRequest(f"Order by is currently only supported on the clustered columns of the PRIMARY KEY, got {c.name}")
+            if i >= len(ck) or ck[i].name != c.name:
+                raise InvalidRequest("Order by currently only supports the ordering of columns following their declared order in the PRIMARY KEY")
+            flips.add(o.descending != c.definition.reversed)
+        if len(flips) > 1:
+            raise InvalidRequest("Unsupported order by relation")
+        reverse = flips.pop()
+    limit = compile_term(stmt.limit, Receiver("[limit]", INT), functions) if stmt.limit is not None else None
+    ppl = compile_term(stmt.per_partition_limit, Receiver("[per_partition_limit]", INT), functions) \
+        if stmt.per_partition_limit is not None else None
+    multi_key = restrictions.has_partition_keys and any(not vg.is_single for vg in restrictions.partition or [])
+    return SelectPlan(table, restrictions, selection, reverse, limit, ppl, stmt.distinct,
+                      bool(stmt.order_by) and multi_key)
+
