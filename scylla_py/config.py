@@ -318,6 +318,7 @@ CLI_FLAGS: Final[Mapping[str, str]] = MappingProxyType({
     "--smp": "smp",
     "--developer-mode": "developer_mode",
     "--native-transport-port": "native_transport_port",
+    "--native-shard-aware-transport-port": "native_shard_aware_transport_port",
     "--api-port": "api_port",
     "--prometheus-port": "prometheus_port",
     "--commitlog-sync": "commitlog_sync",

@@ -1,0 +1,70 @@
+"""The `scylla-py` command line (click): `serve` starts a node.
+
+Owns argument parsing and process set-up (logging, the event loop policy) only; configuration is
+validated by `scylla_py.config`, and the node itself lives in `scylla_py.daemon`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import ConfigError, load_config
+
+
+@click.group()
+@click.version_option(__version__, prog_name="scylla-py")
+def main() -> None:
+    """scylla-py: a CQL database server that behaves like ScyllaDB 6."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="scylla.yaml to read (default: conf/scylla.yaml if it exists).")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), help="Work directory (data, commitlog).")
+@click.option("--cluster-name")
+@click.option("--listen-address")
+@click.option("--rpc-address")
+@click.option("--broadcast-address")
+@click.option("--broadcast-rpc-address")
+@click.option("--api-address")
+@click.option("--seeds", help="Comma-separated seed addresses.")
+@click.option("--smp", type=int, help="Number of shards (one process each).")
+@click.option("--developer-mode/--no-developer-mode", default=None)
+@click.option("--native-transport-port", type=int)
+@click.option("--native-shard-aware-transport-port", type=int)
+@click.option("--api-port", type=int)
+@click.option("--prometheus-port", type=int)
+@click.option("--commitlog-sync", type=click.Choice(["periodic", "batch"]))
+@click.option("--log-level", default=None, help="debug, info, warning, error (default from config).")
+def serve(config_path: Path | None, log_level: str | None, **flags: object) -> None:
+    """Start a node and serve until SIGTERM/SIGINT, then drain and exit 0."""
+    if config_path is None:
+        default = Path("conf/scylla.yaml")
+        config_path = default if default.exists() else None
+    try:
+        config = load_config(config_path, flags)
+    except ConfigError as e:
+        click.echo(f"scylla-py: configuration error: {e}", err=True)
+        sys.exit(2)
+    level = (log_level or config.default_log_level).upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without it
+        logging.getLogger(__name__).warning("uvloop not available; using the default event loop")
+    from .daemon import run_node
+
+    try:
+        asyncio.run(run_node(config))
+    except OSError as e:
+        logging.getLogger(__name__).error("cannot start: %s", e)
+        sys.exit(1)

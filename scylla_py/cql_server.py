@@ -1,0 +1,244 @@
+"""The CQL native-protocol server: sockets in, `QueryProcessor` calls, frames out.
+
+Owns the asyncio side of client connections only: accepting on the native port (9042) and the
+shard-aware port (19042), feeding bytes to the sans-IO codec (`cql.protocol.ServerConnection`),
+handshake and authentication, running each request as its own task so many streams of one
+connection are answered out of order, pushing SCHEMA_CHANGE events to connections that
+REGISTERed, and draining in-flight requests on shutdown.
+
+Invariants:
+- Every request gets exactly one response on its stream; a failure becomes an ERROR frame
+  (unexpected exceptions are logged as bugs and sent as SERVER_ERROR), never a dropped stream.
+- A protocol error that makes the byte stream unusable closes only that connection.
+- `close()` stops accepting, lets in-flight requests finish, then closes connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import cast
+
+from cql.errors import CQLError, ServerError
+from cql.protocol import (
+    NEED_DATA,
+    AuthResponse,
+    Batch,
+    ConnectionClosed,
+    Execute,
+    Options,
+    Prepare,
+    Query,
+    Register,
+    ServerConnection,
+    Startup,
+)
+from cql.protocol.requests import Request
+from cql.protocol.responses import (
+    Authenticate,
+    AuthSuccess,
+    ErrorResponse,
+    Ready,
+    Response,
+    SchemaChangeEvent,
+    Supported,
+)
+from cql.protocol.wire import ClientProtocolError
+
+from .auth import PASSWORD_AUTHENTICATOR, authenticate
+from .metadata import MetadataStore
+from .query_processor import QueryProcessor, Session
+from .statements.schema_change import SchemaChange
+
+log = logging.getLogger(__name__)
+
+
+class ServerStats:
+    """Counters the metrics endpoint exports (per shard process)."""
+
+    def __init__(self) -> None:
+        self.requests_served = 0
+        self.requests_failed = 0
+        self.connections_total = 0
+        self.current_connections = 0
+
+
+class CQLConnection(asyncio.Protocol):
+    def __init__(self, server: CQLServer, shard: int) -> None:
+        self._server = server
+        self._codec = ServerConnection(server.max_frame_size_bytes, server.supported_for(shard))
+        self._transport: asyncio.Transport | None = None
+        self._session = Session()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.events: frozenset[str] = frozenset()
+        self._closing = False
+
+    # --- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._server.connections.add(self)
+        self._server.stats.connections_total += 1
+        self._server.stats.current_connections += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self in self._server.connections:
+            self._server.connections.discard(self)
+            self._server.stats.current_connections -= 1
+
+    def data_received(self, data: bytes) -> None:
+        self._codec.receive_data(data)
+        self._drain_events()
+
+    def eof_received(self) -> bool | None:
+        self._codec.receive_data(b"")
+        self._drain_events()
+        return None
+
+    # --- request handling ---------------------------------------------------------------------
+
+    def _drain_events(self) -> None:
+        codec = self._codec
+        while not self._closing:
+            try:
+                event = codec.next_event()
+            except ClientProtocolError as e:
+                if e.stream is not None:
+                    self._write(codec.send(ErrorResponse(e), e.stream))
+                if e.fatal:
+                    log.debug("closing connection after fatal protocol error: %s", e.message)
+                    self._close()
+                    return
+                continue
+            if event is NEED_DATA:
+                return
+            if isinstance(event, ConnectionClosed):
+                self._close()
+                return
+            self._dispatch(event)
+
+    def _dispatch(self, req: Request) -> None:
+        codec = self._codec
+        server = self._server
+        if isinstance(req, Options):
+            self._write(codec.send(Supported(codec.supported), req.stream))
+        elif isinstance(req, Startup):
+            if server.authenticator == PASSWORD_AUTHENTICATOR:
+                self._write(codec.send(Authenticate(PASSWORD_AUTHENTICATOR), req.stream))
+            else:
+                self._write(codec.send(Ready(), req.stream))
+        elif isinstance(req, AuthResponse):
+            try:
+                user = authenticate(req.token or b"", server.metadata.current.roles)
+            except CQLError as e:
+                self._write(codec.send(e, req.stream))
+                return
+            self._session.user = user
+            self._write(codec.send(AuthSuccess(), req.stream))
+        elif isinstance(req, Register):
+            self.events = self.events | frozenset(req.event_types)
+            self._write(codec.send(Ready(), req.stream))  # REGISTER is answered with READY (4.1.8)
+        else:
+            task = asyncio.get_running_loop().create_task(self._run(req))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, req: Request) -> None:
+        server = self._server
+        processor = server.processor
+        try:
+            if isinstance(req, Query):
+                resp: Response = await processor.query(self._session, req.query, req.params)
+            elif isinstance(req, Execute):
+                resp = await processor.execute(self._session, req.query_id, req.params)
+            elif isinstance(req, Prepare):
+                resp = processor.prepare(self._session, req.query)
+            elif isinstance(req, Batch):
+                resp = await processor.batch(self._session, req)
+            else:
+                raise ServerError(f"Unexpected request {type(req).__name__}")
+            server.stats.requests_served += 1
+        except CQLError as e:
+            server.stats.requests_failed += 1
+            resp = ErrorResponse(e)
+        except Exception as e:
+            server.stats.requests_failed += 1
+            log.exception("bug: unexpected error while serving %s", type(req).__name__)
+            resp = ErrorResponse(ServerError(f"Internal server error: {type(e).__name__}: {e}"))
+        if self._closing:
+            return
+        try:
+            self._write(self._codec.send(resp, req.stream))
+        except (ValueError, OverflowError) as e:
+            log.exception("bug: response could not be encoded")
+            self._write(self._codec.send(ServerError(f"Response could not be encoded: {e}"), req.stream))
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._closing:
+            self._transport.write(data)
+
+    def _close(self) -> None:
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def send_event(self, event: SchemaChangeEvent) -> None:
+        if "SCHEMA_CHANGE" in self.events and not self._closing:
+            self._write(self._codec.send(event, -1))
+
+    async def drain(self) -> None:
+        """Wait for the requests in flight on this connection."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class CQLServer:
+    def __init__(
+        self,
+        processor: QueryProcessor,
+        metadata: MetadataStore,
+        authenticator: str,
+        supported_for: Callable[[int], Mapping[str, Sequence[str]]],
+        max_frame_size_bytes: int,
+        shard_count: int = 1,
+    ) -> None:
+        self.processor = processor
+        self.metadata = metadata
+        self.authenticator = authenticator
+        self.supported_for = supported_for
+        self.max_frame_size_bytes = max_frame_size_bytes
+        self.shard_count = shard_count
+        self.connections: set[CQLConnection] = set()
+        self.stats = ServerStats()
+        self._servers: list[asyncio.base_events.Server] = []
+
+    async def listen(self, host: str, port: int, *, shard_aware: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+
+        def factory() -> CQLConnection:
+            # One process serves shard 0 for now; with several shards the shard-aware port maps
+            # the client's source port to a shard (see the sharding issue).
+            return CQLConnection(self, 0)
+
+        server = await loop.create_server(factory, host, port, reuse_address=True, backlog=1024)
+        self._servers.append(server)
+
+    def broadcast_schema_change(self, change: SchemaChange) -> None:
+        event = SchemaChangeEvent(change.change_type, change.target, change.keyspace, change.name)
+        for c in list(self.connections):
+            c.send_event(event)
+
+    async def close(self, drain_timeout_s: float = 30.0) -> None:
+        for s in self._servers:
+            s.close()
+        conns = list(self.connections)
+        if conns:
+            try:
+                await asyncio.wait_for(asyncio.gather(*(c.drain() for c in conns)), drain_timeout_s)
+            except TimeoutError:
+                log.warning("gave up waiting for in-flight requests after %.0f s", drain_timeout_s)
+        for c in conns:
+            c._close()
