@@ -87,6 +87,7 @@ class FixedIntType(NativeType):
         self._struct = struct.Struct(">" + fmt)
         self._flip = 1 << (size * 8 - 1)
         self._ustruct = struct.Struct(">" + fmt.upper())
+        self._prefixed = struct.Struct(">B" + fmt.upper())
         self._what = what
         self.min_value = -self._flip
         self.max_value = self._flip - 1
@@ -108,10 +109,14 @@ class FixedIntType(NativeType):
         self.validate(data)
         return self._struct.unpack(data)[0] if data else None
 
-    def _comparable_body(self, data: bytes) -> bytes:
-        self.validate(data)
-        # Flipping the sign bit turns signed order into unsigned byte order.
-        return self._ustruct.pack(self._struct.unpack(data)[0] + self._flip)
+    def to_comparable(self, data: bytes) -> bytes:
+        if not data:
+            return EMPTY_COMPARABLE
+        try:
+            # Flipping the sign bit turns signed order into unsigned byte order.
+            return self._prefixed.pack(1, self._struct.unpack(data)[0] + self._flip)
+        except struct.error:
+            raise CQLTypeError(f"Expected {self._what} ({len(data)})") from None
 
     def from_comparable(self, data: bytes, pos: int) -> tuple[bytes, int]:
         if pos < len(data) and data[pos] == 0:
@@ -372,7 +377,8 @@ class BytesLikeType(NativeType):
     the empty string is just the terminator, so it sorts first with no special case)."""
 
     def to_comparable(self, data: bytes) -> bytes:
-        self.validate(data)
+        # No validation here: the escaping is defined for any bytes, and values are validated
+        # once when they enter the server.
         return escape_bytes(data)
 
     def from_comparable(self, data: bytes, pos: int) -> tuple[bytes, int]:
