@@ -16,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import decimal
+import math
 import os
 import struct
 import uuid as uuidlib
@@ -248,10 +249,21 @@ _INTEGRAL: dict[CQLType, int] = {TINYINT: 8, SMALLINT: 16, INT: 32, BIGINT: 64, 
 
 def _to_number(t: CQLType, v: object) -> object:
     if t in _INTEGRAL:
-        n = int(v)  # type: ignore[call-overload]  # a number deserialized from a numeric type
         bits = _INTEGRAL[t]
+        if isinstance(v, float):
+            # Java's (int)/(long) of a double: NaN -> 0, saturating at the int/long range; narrower
+            # types then wrap from int (Double.shortValue() is (short)(int)d).
+            if math.isnan(v):
+                return 0
+            wide = 64 if bits == 64 else 32
+            v = max(-(2 ** (wide - 1)), min(2 ** (wide - 1) - 1, int(v)))
+        elif isinstance(v, decimal.Decimal) and not v.is_finite():
+            raise InvalidRequest(f"Cannot convert {v} to {t.cql_name()}")
+        n = int(v)  # type: ignore[call-overload]  # a number deserialized from a numeric type
         return ((n + 2 ** (bits - 1)) % 2**bits) - 2 ** (bits - 1)  # Java narrowing wraps
     if t == VARINT:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InvalidRequest(f"Cannot convert {v} to varint")
         return int(v)  # type: ignore[call-overload]
     if t in (FLOAT, DOUBLE):
         return float(v)  # type: ignore[arg-type]

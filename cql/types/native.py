@@ -328,14 +328,20 @@ class FloatingType(NativeType):
 
 
 def _java_float_str(v: float, s: str) -> str:
-    if "e" in s or "E" in s:
-        mant, _, exp = s.lower().partition("e")
-        if "." not in mant:
-            mant += ".0"
-        return f"{mant}E{int(exp)}"
-    if "." not in s and "inf" not in s and "nan" not in s:
-        s += ".0"
-    return s
+    """Java's Float/Double.toString of `v`, given its shortest round-trip digits `s`: plain
+    notation for 1e-3 <= |v| < 1e7, else computerized scientific ('1.0E10', '1.5E-4')."""
+    if v == 0:
+        return "-0.0" if math.copysign(1.0, v) < 0 else "0.0"
+    d = decimal.Decimal(s).normalize()
+    if 1e-3 <= abs(v) < 1e7:
+        out = format(d, "f")
+        return out if "." in out else out + ".0"
+    sign, digits, exp = d.as_tuple()
+    assert isinstance(exp, int)
+    mant = "".join(map(str, digits))
+    point_exp = exp + len(mant) - 1
+    frac = mant[1:] or "0"
+    return f"{'-' if sign else ''}{mant[0]}.{frac}E{point_exp}"
 
 
 # --- booleans ----------------------------------------------------------------------------------

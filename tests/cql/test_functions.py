@@ -126,3 +126,12 @@ def test_functions_use_only_the_given_clock() -> None:
     assert TIMESTAMP.deserialize(ts) == datetime.datetime(2023, 11, 14, 22, 13, 20, 123000)
     assert call("currentdate", [], []) == DATE.serialize(datetime.date(2023, 11, 14))
     assert call("currenttime", [], []) == ((NOW_US * 1000) % (86_400 * 10**9)).to_bytes(8, "big")
+
+
+@pytest.mark.parametrize("value,dst,expected", [
+    (float("nan"), INT, 0), (1e20, INT, 2**31 - 1), (1e20, BIGINT, 2**63 - 1), (-2.9, INT, -2),
+    (70000.0, __import__("cql.types", fromlist=["SMALLINT"]).SMALLINT, 4464),   # (short)(int)d
+])
+def test_cast_double_to_integers_like_java(value: float, dst: object, expected: int) -> None:
+    out = call(f"cast_as_{dst.name}", [DOUBLE], [DOUBLE.serialize(value)])  # type: ignore[attr-defined]
+    assert dst.deserialize(out) == expected  # type: ignore[attr-defined]

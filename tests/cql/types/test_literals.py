@@ -118,7 +118,8 @@ def test_collections_tuples_udts() -> None:
 @pytest.mark.parametrize("type_name,value,text", [
     ("int", 5, "5"), ("text", "it's", "'it''s'"), ("blob", b"\x01", "0x01"),
     ("boolean", False, "false"), ("double", 1.0, "1.0"), ("float", 0.1, "0.1"),
-    ("double", 1e300, "1.0E300"), ("timestamp", datetime.datetime(2024, 1, 2, 3, 4, 5),
+    ("double", 1e300, "1.0E300"), ("double", 1e7, "1.0E7"), ("double", 9999999.0, "9999999.0"),
+    ("double", 1e-4, "1.0E-4"), ("double", -0.0, "-0.0"), ("float", 1e10, "1.0E10"), ("timestamp", datetime.datetime(2024, 1, 2, 3, 4, 5),
                                    "'2024-01-02 03:04:05.000000+0000'"),
     ("date", "2024-01-02", "'2024-01-02'"), ("time", 1, "'00:00:00.000000001'"),
     ("duration", "1h30m", "1h30m"), ("inet", "127.0.0.1", "'127.0.0.1'"),
