@@ -178,8 +178,20 @@ def resolve(name: str, arg_types: Sequence[CQLType]) -> Function:
     for f in overloads:
         if len(f.arg_types) == len(wanted) and all(_accepts(p, a) for p, a in zip(f.arg_types, wanted, strict=True)):
             return f
-    sig = ", ".join(t.cql_name() for t in arg_types)
-    raise InvalidRequest(f"Invalid call to function system.{lname}({sig}): no overload accepts these argument types")
+    # Cassandra's wording (FunctionResolver / FunctionCall.Raw), naming the argument types since
+    # the argument terms are not known here.
+    if len(overloads) == 1:
+        f = overloads[0]
+        if len(f.arg_types) != len(wanted):
+            raise InvalidRequest(f"Invalid number of arguments in call to function system.{lname}: "
+                                 f"{len(f.arg_types)} required but {len(wanted)} provided")
+        i, (p, a) = next((i, pa) for i, pa in enumerate(zip(f.arg_types, wanted)) if not _accepts(*pa))
+        raise InvalidRequest(f"Type error: a value of type {a.cql_name()} cannot be passed as argument "
+                             f"{i} of function system.{lname} of type {p.cql_name()}")
+    known = ", ".join(f"system.{lname} : ({', '.join(p.cql_name() for p in f.arg_types)}) -> "
+                      f"{f.return_type.cql_name()}" for f in overloads)
+    raise InvalidRequest(f"Invalid call to function {lname}, none of its type signatures match "
+                         f"(known type signatures: {known})")
 
 
 def _accepts(param: CQLType, arg: CQLType) -> bool:

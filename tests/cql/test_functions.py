@@ -74,8 +74,12 @@ def test_aggregates() -> None:
 def test_unknown_function_and_wrong_types() -> None:
     with pytest.raises(InvalidRequest, match="Unknown function"):
         F.resolve("nosuchfunction", [])
-    with pytest.raises(InvalidRequest, match="no overload"):
+    with pytest.raises(InvalidRequest, match="none of its type signatures match"):
         F.resolve("totimestamp", [INT])
+    with pytest.raises(InvalidRequest, match="1 required but 0 provided"):
+        F.resolve("mintimeuuid", [])
+    with pytest.raises(InvalidRequest, match=r"argument 0 of function system\.mintimeuuid of type timestamp"):
+        F.resolve("mintimeuuid", [INT])
     assert DATE.validate(call("currentdate", [], [])) is None
 
 
