@@ -150,6 +150,11 @@ class StorageEngine:
 
         stats = self.commitlog.replay(handle)
         self._start()
+        for t in self._tablets.values():  # a long log can leave memtables over their threshold
+            if t.memtable.size_bytes >= self._flush_threshold:
+                self._schedule_flush(t)
+        if self._memtable_bytes >= self._shard_limit and self._tablets:
+            self._schedule_flush(max(self._tablets.values(), key=lambda x: x.memtable.size_bytes))
         log.info("commitlog replay: %d entries (%d applied) from %d segments, %.1f MB/s, "
                  "%d torn tails, %d corruptions", stats.entries, stats.applied, stats.segments,
                  stats.mb_per_s, stats.torn_tails, len(stats.corruptions))
