@@ -114,7 +114,10 @@ class Core(Replication, ClientRequests):
             return
         self._election_elapsed += 1
         if self._election_elapsed >= self._timeout and self._promotable():
-            self._campaign(pre_vote=self.options.pre_vote, force=False)
+            # A voter removed by an uncommitted configuration (see _promotable) always runs a
+            # pre-vote first: it must not disrupt a cluster that can elect someone without it.
+            pre_vote = self.options.pre_vote or not self.config.can_vote(self.id)
+            self._campaign(pre_vote=pre_vote, force=False)
 
     def _tick_leader(self, leader: LeaderState) -> None:
         self._election_elapsed += 1
