@@ -282,3 +282,22 @@ def test_read_barrier_fails_on_an_isolated_leader() -> None:
             await c.stop_all()
 
     asyncio.run(main())
+
+
+def test_leader_removes_itself_and_hands_off() -> None:
+    """§4.2.2: the leader commits C_new without itself, steps down, and another server leads."""
+    async def main() -> None:
+        c = await _three()
+        try:
+            old = await c.leader()
+            await old.add_entry(b"x")
+            await old.modify_config(remove=[old.id])
+            assert not old.is_leader and old.id not in old.configuration.members
+            await c.stop(old.id)
+            new = await c.leader()
+            await new.add_entry(b"y")
+            assert c.machines[new.id].items == [b"x", b"y"]
+        finally:
+            await c.stop_all()
+
+    asyncio.run(main())
