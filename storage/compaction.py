@@ -125,6 +125,23 @@ def merged_partitions(inputs: Sequence[SSTableReader]) -> Iterator[list[Any]]:
         yield group
 
 
+def _combine_disjoint_rows(objs: list[Any]) -> Any:
+    """Codec-form union of plain versions whose clustering keys are pairwise distinct, or None."""
+    rows: dict[bytes, Any] = {}
+    n = 0
+    for o in objs:
+        flat = o[4]
+        n += len(flat) // 2
+        rows.update(zip(flat[0::2], flat[1::2]))
+    if len(rows) != n:
+        return None  # the same row in several versions: cells need reconciling
+    out: list[Any] = []
+    for ck in sorted(rows):
+        out.append(ck)
+        out.append(rows[ck])
+    return (objs[0][0], objs[0][1], None, None, out, [])
+
+
 def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Sequence[SSTableReader], *,
                    now_s: int, gc_grace_s: int, max_purgeable: MaxPurgeable, bloom_fp_chance: float,
                    block_size_bytes: int, token_filter: Callable[[int], bool] | None = None,
@@ -142,9 +159,15 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
             token = objs[0][0]
             if token_filter is not None and not token_filter(token):
                 continue
-            if len(objs) == 1 and is_plain_partition(objs[0]):
-                w.add_raw(objs[0])  # fast path: nothing to reconcile, shadow, expire or purge
-                continue
+            if len(objs) == 1:
+                if is_plain_partition(objs[0]):
+                    w.add_raw(objs[0])  # fast path: nothing to reconcile, shadow, expire or purge
+                    continue
+            elif all(is_plain_partition(o) for o in objs):
+                combined = _combine_disjoint_rows(objs)
+                if combined is not None:
+                    w.add_raw(combined)  # versions hold different rows: concatenating is merging
+                    continue
             versions = [mutation_from_obj(o) for o in objs]
             merged = versions[0] if len(versions) == 1 else merge_versions(token, versions[0].key, versions)
             out = compact_partition(merged, now_s, gc_before, max_purgeable(token, merged.key))
