@@ -58,6 +58,11 @@ class Timer:
         self.cpu = time.process_time() - self.c0
 
 
+def raw_mb(eng: StorageEngine) -> float:
+    """Uncompressed data bytes (MB) of the tablet's sstables."""
+    return sum(s.stats["data_bytes_uncompressed"] for s in eng._tablets[TABLET].sstables) / (1 << 20)
+
+
 def report(name: str, n: float, unit: str, t: Timer) -> None:
     print(f"{name:<44} {n / t.wall:>12,.0f} {unit} (wall)  {n / max(t.cpu, 1e-9):>12,.0f} {unit} (cpu)"
           f"   [{n:,.0f} in {t.wall:.2f}s wall, {t.cpu:.2f}s cpu]", flush=True)
@@ -113,10 +118,12 @@ async def bench_dataset(base: Path, n: int, reads: int) -> None:
             await eng.flush()
     await eng.flush()
     st = eng.stats()
+    raw_in = raw_mb(eng)
     with Timer() as t:
         await eng.compact()
     mb_in = st.sstable_bytes / (1 << 20)
     report(f"major compaction of {st.sstable_count} sstables ({mb_in:.0f} MB)", mb_in, "MB/s", t)
+    report(f"  same, uncompressed ({raw_in:.0f} MB)", raw_in, "MB/s", t)
     st = eng.stats()
     raw = n * (100 + len(b"key%010d" % 0) + len(CK) + 1)
     print(f"{'bytes on disk per 100-byte cell':<44} {st.sstable_bytes / n:>12.1f} bytes  "
@@ -158,10 +165,12 @@ async def bench_wide_compaction(base: Path, partitions: int, rows: int) -> None:
             await eng.apply(TABLET, m)
         await eng.flush()
     st = eng.stats()
+    raw_in = raw_mb(eng)
     with Timer() as t:
         await eng.compact()
     mb_in = st.sstable_bytes / (1 << 20)
     report(f"major compaction, {rows}-row partitions ({mb_in:.0f} MB)", mb_in, "MB/s", t)
+    report(f"  same, uncompressed ({raw_in:.0f} MB)", raw_in, "MB/s", t)
     await eng.close()
 
 
