@@ -126,3 +126,22 @@ def test_truncate_and_drop_survive_restart() -> None:
         assert not [f for f in fs2.all_files() if "/data/" in f]
         await eng2.close()
     run(body())
+
+
+def test_shard_memtable_limit_flushes_the_largest_tablet() -> None:
+    import asyncio
+
+    async def body() -> None:
+        t1, t2 = (TABLE, 1), (TABLE, 2)
+        eng = await open_engine(FaultFS(), FakeClock(), tablets=((t1, -(1 << 63), 0), (t2, 0, (1 << 63) - 1)),
+                                memtable_flush_threshold_bytes=1 << 30, shard_memtable_limit_bytes=60_000)
+        for i in range(60):
+            await eng.apply(t1, mut(-1 - i, b"a%d" % i, {ck(0): row(1, a=bytes(500))}))
+        for i in range(20):
+            await eng.apply(t2, mut(1 + i, b"b%d" % i, {ck(0): row(1, a=bytes(500))}))
+        while eng._tasks:
+            await asyncio.gather(*list(eng._tasks))
+        assert [len(eng._tablets[t].sstables) for t in (t1, t2)] == [1, 0]
+        assert eng.stats().memtable_bytes < 60_000
+        await eng.close()
+    run(body())
