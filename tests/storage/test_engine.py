@@ -145,3 +145,30 @@ def test_shard_memtable_limit_flushes_the_largest_tablet() -> None:
         assert eng.stats().memtable_bytes < 60_000
         await eng.close()
     run(body())
+
+
+def test_counters_and_collections_across_sstables() -> None:
+    from storage.counter import counter_total, encode_shards
+
+    async def body() -> None:
+        clock = FakeClock()
+        eng = await open_engine(FaultFS(), clock)
+        h1, h2 = b"\x01" * 16, b"\x02" * 16
+        for clk, (host, val) in enumerate([(h1, 5), (h2, 7), (h1, 8)], start=1):
+            c = Cell(clk, encode_shards([(host, clk, val)]), counter=True)
+            await eng.apply(TABLET, mut(1, b"c", {ck(0): Row(cells={("n", b""): c})}))
+            await eng.flush()
+        # a map column: two entries, then a collection deletion at ts 5 and one newer entry
+        cells = {("m", b"k1"): Cell(3, b"v1"), ("m", b"k2"): Cell(3, b"v2")}
+        await eng.apply(TABLET, mut(2, b"m", {ck(0): Row(marker=None, cells=cells)}))
+        await eng.flush()
+        await eng.apply(TABLET, mut(2, b"m", {ck(0): Row(collection_deletions={"m": DeletionTime(5, clock.now_s())},
+                                                         cells={("m", b"k3"): Cell(6, b"v3")})}))
+        for _ in range(2):
+            pd = eng.read(TABLET, 1, b"c", Slice())
+            assert pd is not None and counter_total(pd.rows[0][1].cells[("n", b"")].value or b"") == 15
+            pd = eng.read(TABLET, 2, b"m", Slice())
+            assert pd is not None and list(pd.rows[0][1].cells) == [("m", b"k3")]
+            await eng.compact()
+        await eng.close()
+    run(body())
