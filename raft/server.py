@@ -301,13 +301,20 @@ class RaftServer:
             await self._wait_state_change(deadline)
 
     async def _wait_caught_up(self, server: ServerId, deadline: float) -> None:
+        """Thesis §4.2.1: replicate in rounds, each aiming at the leader's last index when the
+        round began; the learner has caught up once a round completes within an election
+        timeout (so adding it as a voter will not stall commits for long)."""
+        round_s = self.config.election_timeout_ticks * self.config.tick_ms / 1000
+        round_target, round_start = self.core.log.last_index, self._clock()
         while True:
             core = self.core
             if core.role != Role.LEADER:
                 raise NotLeader(core.leader_id)
             pr = core.progress(server)
-            if pr is not None and pr.match_index >= core.log.commit_index:
-                return
+            if pr is not None and pr.match_index >= round_target:
+                if self._clock() - round_start <= round_s:
+                    return
+                round_target, round_start = core.log.last_index, self._clock()
             await self._wait_state_change(deadline)
 
     async def _wait_state_change(self, deadline: float) -> None:
