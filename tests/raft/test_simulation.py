@@ -38,7 +38,7 @@ def test_regression_seed(seed: int) -> None:
     Simulation(seed).run()
 
 
-@pytest.mark.skipif("RAFT_SIM_SEED" not in os.environ, reason="set RAFT_SIM_SEED to replay one seed")
+@pytest.mark.skipif("RAFT_SIM_SEED" not in os.environ, reason="issue 5 replay tool, not a check: set RAFT_SIM_SEED=n to replay one failing seed")
 def test_replay() -> None:
     Simulation(int(os.environ["RAFT_SIM_SEED"]), ticks=TICKS).run()
 
