@@ -73,6 +73,10 @@ class CQLConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self.events: frozenset[str] = frozenset()
         self._closing = False
+        # Responses finished in one event-loop iteration go out in one write (one syscall):
+        # with many streams in flight that is most of the per-request transport cost.
+        self._pending: list[bytes] = []
+        self._flush_scheduled = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -177,10 +181,22 @@ class CQLConnection(asyncio.Protocol):
             self._write(self._codec.send(ServerError(f"Response could not be encoded: {e}"), req.stream))
 
     def _write(self, data: bytes) -> None:
-        if self._transport is not None and not self._closing:
+        if self._transport is None or self._closing:
+            return
+        self._pending.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._pending and self._transport is not None and not self._transport.is_closing():
+            data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
             self._transport.write(data)
+        self._pending.clear()
 
     def _close(self) -> None:
+        self._flush()
         self._closing = True
         if self._transport is not None:
             self._transport.close()
