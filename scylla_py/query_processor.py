@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cql import ast as A
-from cql.errors import CQLError, InvalidRequest, ServerError, Unauthorized, Unprepared
+from cql.errors import InvalidRequest, Unauthorized, Unprepared
 from cql.parser import parse
 from cql.protocol.requests import Batch, QueryParameters
 from cql.protocol.responses import (
@@ -38,7 +38,7 @@ from cql.protocol.responses import (
 from cql.protocol_types import ColumnSpec
 from cql.schema import TableDef
 from cql.system_tables import SystemContext, is_system_keyspace, system_table
-from cql.types import BOOLEAN, CQLType, parse_type
+from cql.types import BOOLEAN, parse_type
 from storage.mutation import Mutation, Row
 from storage.read import Slice
 from storage.reconcile import merge_mutation_into
@@ -59,7 +59,7 @@ from .statements.schema_change import SchemaChange, SchemaChanger
 from .statements.select import SelectPlan, prepare_select
 from .statements.selection import RowView, column_value_getter
 from .statements.table_info import TableInfo, TableInfoCache, type_resolver_for
-from .statements.values import UNSET, BindValues, BoundValue, FunctionResolver, Receiver
+from .statements.values import BindValues, BoundValue, Receiver
 from .storage_proxy import StorageProxy
 
 log = logging.getLogger(__name__)
@@ -578,6 +578,3 @@ def _pk_indexes(s: A.Statement, table: TableInfo | None) -> list[int]:
         out.append(found[c.name])
     return out
 
-
-__all__ = ["UNSET", "CQLError", "Prepared", "QueryProcessor", "ServerError", "Session"]
-_unused: tuple[type, ...] = (FunctionResolver, CQLType)

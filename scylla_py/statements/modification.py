@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cql import ast as A
@@ -30,7 +30,7 @@ from storage.counter import decode_shards, encode_shards
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 
 from .restrictions import Restrictions, analyze, split_collection
-from .table_info import AFTER, BEFORE, ColumnInfo, TableInfo
+from .table_info import ColumnInfo, TableInfo
 from .typeinfo import element_type, field_names, field_types, key_type, kind_of, value_type
 from .values import UNSET, BindValues, BoundValue, FunctionResolver, Receiver, ValueGetter, compile_term
 
@@ -529,15 +529,3 @@ def _prepare_conditions(plan: ModificationPlan, functions: FunctionResolver | No
         else:
             getter = compile_term(cond.value, Receiver(c.name, target_type), functions)
         plan.condition_getters.append((cond, c, getter, key_getter))
-
-
-def condition_types(plan: ModificationPlan) -> Sequence[ColumnInfo]:
-    """Columns whose current values an unapplied conditional result shows (besides [applied])."""
-    seen: dict[str, ColumnInfo] = {}
-    for _, c, _, _ in plan.condition_getters:
-        seen.setdefault(c.name, c)
-    return list(seen.values())
-
-
-def bound_range(prefix: bytes) -> tuple[bytes, bytes]:
-    return prefix + BEFORE, prefix + AFTER

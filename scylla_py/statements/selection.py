@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from cql import ast as A
 from cql.errors import InvalidRequest
@@ -23,7 +23,7 @@ from storage.mutation import Cell, Row
 
 from .table_info import ColumnInfo, TableInfo
 from .typeinfo import element_type, field_names, field_types, key_type, kind_of
-from .values import BindValues, FunctionResolver, Receiver, compile_term
+from .values import FunctionResolver
 
 
 class RowView:
@@ -374,7 +374,3 @@ def _cell_meta_getter(c: ColumnInfo, writetime: bool) -> Callable[[RowView], byt
         return max(0, cell.expiry_s - v.now_s).to_bytes(4, "big", signed=True)
 
     return meta
-
-
-def compile_constant_selector(term: Any, t: CQLType, functions: FunctionResolver | None) -> Callable[[BindValues], Any]:
-    return compile_term(term, Receiver("selector", t), functions)
