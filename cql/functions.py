@@ -20,6 +20,7 @@ import math
 import os
 import struct
 import uuid as uuidlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -125,12 +126,14 @@ class Function:
         return self.aggregate()
 
 
-class Aggregate:
-    def add(self, args: Sequence[bytes | None]) -> None:
-        raise NotImplementedError
+class Aggregate(ABC):
+    """One running aggregate (min, max, sum, avg) over a query's rows."""
 
-    def result(self) -> bytes | None:
-        raise NotImplementedError
+    @abstractmethod
+    def add(self, args: Sequence[bytes | None]) -> None: ...
+
+    @abstractmethod
+    def result(self) -> bytes | None: ...
 
 
 # --- registry -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Must never: read a clock, draw random numbers or perform I/O.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ class CoreOptions:
     max_append_bytes: int = 1 << 20
 
 
-class CoreBase:
+class CoreBase(ABC):
     """Fields and output of the core; behaviour lives in the mixins (see the module docstring)."""
 
     def __init__(
@@ -150,32 +151,42 @@ class CoreBase:
 
     # ---- implemented by the mixins / Core (declared here so each part type-checks alone) ------
 
+    @abstractmethod
     def _become_follower(self, term: Term, leader_id: ServerId | None, reset_timer: bool = True) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _broadcast(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _maybe_commit(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _append(self, kind: EntryKind, data: bytes, config: Configuration | None) -> Index:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _append_command(self, data: bytes, kind: EntryKind) -> tuple[Term, Index]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _send_heartbeat(self, peer: ServerId, pr: Progress) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _leader_read(self, read: PendingRead) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _release_reads(self, leader: LeaderState) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _fail_leader_reads(self, leader: LeaderState) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _fail_forwarded(self) -> None:
-        raise NotImplementedError
+        ...

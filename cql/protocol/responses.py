@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
@@ -56,7 +57,7 @@ class EncodeContext:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Response:
+class Response(ABC):
     """Fields any response frame may carry (section 2.2 flags).
 
     `tracing_id` sets flag 0x02; `warnings` flag 0x08 (v4+); `custom_payload` flag 0x04 (v4+).
@@ -69,8 +70,9 @@ class Response:
     warnings: Sequence[str] = ()
     custom_payload: Mapping[str, bytes | None] | None = None
 
+    @abstractmethod
     def encode_body(self, buf: bytearray, ctx: EncodeContext) -> None:
-        raise NotImplementedError
+        ...
 
 
 @dataclass(frozen=True, slots=True)

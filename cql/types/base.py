@@ -15,6 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from cql.errors import InvalidRequest
@@ -32,7 +33,7 @@ class CQLTypeError(InvalidRequest):
     """A value does not fit its CQL type (malformed bytes, out-of-range number, bad literal)."""
 
 
-class CQLType:
+class CQLType(ABC):
     """One CQL type. Subclasses override the codec methods; see contracts.md section 2."""
 
     name: str = ""
@@ -59,23 +60,29 @@ class CQLType:
     def cql_name(self) -> str:
         return self.name
 
+    @abstractmethod
     def serialize(self, value: object) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def deserialize(self, data: bytes) -> object:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def validate(self, data: bytes) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def to_comparable(self, data: bytes) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def from_comparable(self, data: bytes, pos: int) -> tuple[bytes, int]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def to_cql_literal(self, data: bytes) -> str:
-        raise NotImplementedError
+        ...
 
     def references_duration(self) -> bool:
         """True if this type is or contains `duration` (not allowed in keys, sets, map keys)."""

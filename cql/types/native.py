@@ -16,6 +16,7 @@ import ipaddress
 import math
 import struct
 import uuid
+from abc import abstractmethod
 from typing import Any
 
 from cql import protocol_types as pt
@@ -64,16 +65,22 @@ class NativeType(CQLType):
         self.name = name
         self.protocol_option = (option_id,)
 
+    def _type_error(self, value: object) -> CQLTypeError:
+        return CQLTypeError(f"Invalid value {value!r} ({type(value).__name__}) for type {self.name}")
+
+
+class PresenceEncodedType(NativeType):
+    """A native type whose comparable form is EMPTY_COMPARABLE for the empty value, else PRESENT
+    followed by a type-specific order-preserving body."""
+
+    @abstractmethod
     def _comparable_body(self, data: bytes) -> bytes:
-        raise NotImplementedError
+        """The order-preserving encoding of a non-empty value."""
 
     def to_comparable(self, data: bytes) -> bytes:
         if not data:
             return EMPTY_COMPARABLE
         return PRESENT + self._comparable_body(data)
-
-    def _type_error(self, value: object) -> CQLTypeError:
-        return CQLTypeError(f"Invalid value {value!r} ({type(value).__name__}) for type {self.name}")
 
 
 # --- integers ----------------------------------------------------------------------------------
@@ -132,7 +139,7 @@ class FixedIntType(NativeType):
         return "" if v is None else str(v)
 
 
-class VarintType(NativeType):
+class VarintType(PresenceEncodedType):
     def validate(self, data: bytes) -> None:
         pass  # any byte string is a two's complement integer; empty is the empty value
 
@@ -163,7 +170,7 @@ class VarintType(NativeType):
 _DECIMAL_CONTEXT = decimal.Context(prec=100_000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
-class DecimalType(NativeType):
+class DecimalType(PresenceEncodedType):
     """Wire: int32 scale + varint unscaled value (value = unscaled * 10**-scale).
 
     Comparable: sign byte (0x01 negative, 0x02 zero, 0x03 positive), then for non-zero values the
@@ -262,7 +269,7 @@ def _decimal_str(v: decimal.Decimal) -> str:
 
 # --- floating point ----------------------------------------------------------------------------
 
-class FloatingType(NativeType):
+class FloatingType(PresenceEncodedType):
     """float/double. Comparable: IEEE bits with the sign bit flipped for positives and all bits
     inverted for negatives; NaN is canonicalised and sorts above +Infinity (Java's Float.compare)."""
 
@@ -346,7 +353,7 @@ def _java_float_str(v: float, s: str) -> str:
 
 # --- booleans ----------------------------------------------------------------------------------
 
-class BooleanType(NativeType):
+class BooleanType(PresenceEncodedType):
     def validate(self, data: bytes) -> None:
         if len(data) > 1:
             raise CQLTypeError(f"Expected 1 or 0 byte value for a boolean ({len(data)})")
@@ -499,7 +506,7 @@ def _unreorder_timestamp(ts: int, version: int) -> int:
 _SIGNED_BYTES = bytes(b ^ 0x80 for b in range(256))  # signed-byte order -> unsigned byte order
 
 
-class UUIDType(NativeType):
+class UUIDType(PresenceEncodedType):
     """uuid: Cassandra's UUIDType order — version nibble first; version 1 by timestamp then the
     low 8 bytes as signed bytes (Cassandra's/Scylla's timeuuid order); other versions by bytes."""
 
@@ -564,7 +571,7 @@ class TimeUUIDType(UUIDType):
 
 # --- temporal ----------------------------------------------------------------------------------
 
-class TimestampType(NativeType):
+class TimestampType(PresenceEncodedType):
     """int64 milliseconds since the epoch (signed)."""
 
     def validate(self, data: bytes) -> None:
@@ -608,7 +615,7 @@ class TimestampType(NativeType):
         return quote_string(format_timestamp_ms(_I64.unpack(data)[0]))
 
 
-class DateType(NativeType):
+class DateType(PresenceEncodedType):
     """uint32 days with 1970-01-01 at 2**31; the unsigned order is the date order."""
 
     def validate(self, data: bytes) -> None:
@@ -655,7 +662,7 @@ class DateType(NativeType):
         return quote_string(format_date_days(_U32.unpack(data)[0] - DATE_EPOCH_OFFSET))
 
 
-class TimeType(NativeType):
+class TimeType(PresenceEncodedType):
     """int64 nanoseconds since midnight, 0 <= n < 86400 * 10**9."""
 
     def validate(self, data: bytes) -> None:
