@@ -13,9 +13,8 @@ from cql.errors import InvalidRequest
 from cql.types import CQLType, TupleType
 
 from .modification import ModificationPlan
-from .restrictions import split_collection
 from .selection import RowView, column_value_getter
-from .typeinfo import element_type, field_names, key_type, kind_of, value_type
+from .typeinfo import element_type, field_names, key_type, kind_of, list_of, split_elements, value_type
 from .values import UNSET, BindValues
 
 
@@ -46,7 +45,7 @@ def _element(t: CQLType, whole: bytes | None, key: bytes) -> tuple[CQLType, byte
     kind = kind_of(t)
     if whole is None:
         return (value_type(t) if kind == "map" else element_type(t)), None
-    elems = split_collection(whole, kind == "map")
+    elems = split_elements(t, whole)
     if kind == "map":
         kt = key_type(t)
         wanted = kt.to_comparable(key)
@@ -79,14 +78,14 @@ def evaluate_conditions(plan: ModificationPlan, bind: BindValues, view: RowView)
             raise InvalidRequest(f"Invalid 'unset' value in condition on {column.name}")
         assert expected is None or isinstance(expected, bytes)
         if cond.operator is A.Operator.IN:
-            options = split_collection(expected) if expected is not None else []
+            options = split_elements(list_of(t), expected) if expected is not None else []
             if not any(_cmp(t, A.Operator.EQ, actual, o) for o in options):
                 return False
             continue
         if cond.operator in (A.Operator.CONTAINS, A.Operator.CONTAINS_KEY):
             if actual is None or expected is None:
                 return False
-            elems = split_collection(actual, kind_of(column.type) == "map")
+            elems = split_elements(column.type, actual)
             pool = elems[0::2] if (cond.operator is A.Operator.CONTAINS_KEY or kind_of(column.type) == "map") \
                 and cond.operator is A.Operator.CONTAINS_KEY else (elems[1::2] if kind_of(column.type) == "map" else elems)
             if expected not in pool:

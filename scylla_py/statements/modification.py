@@ -29,9 +29,19 @@ from cql.types import CQLType, parse_type
 from storage.counter import decode_shards, encode_shards
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 
-from .restrictions import Restrictions, analyze, split_collection
+from .restrictions import Restrictions, analyze
 from .table_info import ColumnInfo, TableInfo
-from .typeinfo import element_type, field_names, field_types, key_type, kind_of, value_type
+from .typeinfo import (
+    element_type,
+    field_names,
+    field_types,
+    key_type,
+    kind_of,
+    set_of,
+    split_elements,
+    split_fields,
+    value_type,
+)
 from .values import UNSET, BindValues, BoundValue, FunctionResolver, Receiver, ValueGetter, compile_term
 
 MAX_TTL_S = 20 * 365 * 24 * 3600  # Cassandra's cap: 630720000 seconds
@@ -284,13 +294,13 @@ class ModificationPlan:
             return
         if kind == "remove":
             if kind_of(t) == "set":
-                for e in split_collection(v):
+                for e in split_elements(t, v):
                     row.cells[(name, element_type(t).to_comparable(e))] = tomb
             elif kind_of(t) == "map":
-                for k in split_collection(v):
+                for k in split_elements(set_of(key_type(t)), v):
                     row.cells[(name, key_type(t).to_comparable(k))] = tomb
             elif kind_of(t) == "list":
-                remove = set(split_collection(v))
+                remove = set(split_elements(t, v))
                 current = await self._read_cells(pk, ck, name, ctx)
                 for path, cell in current:
                     if cell.value in remove:
@@ -303,7 +313,7 @@ class ModificationPlan:
     def _add_elements(self, row: Row, t: CQLType, name: str, v: bytes, ts: int, ttl: int, expiry: int,
                       ctx: WriteContext, *, prepend: bool) -> None:
         if kind_of(t) == "list":
-            elems = split_collection(v)
+            elems = split_elements(t, v)
             paths = [ctx.list_path(prepend) for _ in elems]
             if prepend:
                 paths.reverse()  # later paths sort lower: keep the literal's order
@@ -311,16 +321,14 @@ class ModificationPlan:
             for p, e in zip(paths, elems, strict=True):
                 row.cells[(name, p)] = Cell(ts, e, ttl, expiry)
         elif kind_of(t) == "set":
-            for e in split_collection(v):
+            for e in split_elements(t, v):
                 row.cells[(name, element_type(t).to_comparable(e))] = Cell(ts, b"", ttl, expiry)
         elif kind_of(t) == "map":
-            flat = split_collection(v, True)
+            flat = split_elements(t, v)
             for k, val in zip(flat[0::2], flat[1::2], strict=True):
                 row.cells[(name, key_type(t).to_comparable(k))] = Cell(ts, val, ttl, expiry)
         elif kind_of(t) == "udt":
-            from .restrictions import split_tuple
-
-            for i, fv in enumerate(split_tuple(v, len(field_types(t)))):
+            for i, fv in enumerate(split_fields(t, v)):
                 path = i.to_bytes(2, "big")
                 row.cells[(name, path)] = Cell(ts, fv, ttl, expiry) if fv is not None else Cell(ts, None, 0, ctx.now_s)
         else:

@@ -27,47 +27,12 @@ from cql.schema import ColumnKind
 from cql.types import CQLType, parse_type
 
 from .table_info import AFTER, BEFORE, ColumnInfo, TableInfo
-from .typeinfo import element_type, key_type, kind_of, value_type
+from .typeinfo import element_type, key_type, kind_of, list_of, split_elements, split_fields, value_type
 from .values import UNSET, BindValues, BoundValue, FunctionResolver, Receiver, ValueGetter, compile_term
 
 MIN_TOKEN = -(2**63)
 MAX_TOKEN = 2**63 - 1
 _BIGINT = parse_type("bigint")
-
-
-def split_collection(data: bytes, is_map: bool = False) -> list[bytes]:
-    """Elements of a serialized list/set (v3+ format); for a map (`is_map`) the keys and values
-    alternate: k1, v1, k2, v2 ..."""
-    if len(data) < 4:
-        raise InvalidRequest("Invalid serialized collection: truncated count")
-    n = int.from_bytes(data[:4], "big", signed=True) * (2 if is_map else 1)
-    pos = 4
-    out = []
-    for _ in range(n):
-        if pos + 4 > len(data):
-            raise InvalidRequest("Invalid serialized collection: truncated element")
-        ln = int.from_bytes(data[pos:pos + 4], "big", signed=True)
-        pos += 4
-        if ln < 0:
-            raise InvalidRequest("null is not supported inside collections")
-        out.append(data[pos:pos + ln])
-        pos += ln
-    return out
-
-
-def split_tuple(data: bytes, size: int) -> list[bytes | None]:
-    out: list[bytes | None] = []
-    pos = 0
-    while pos < len(data) and len(out) < size:
-        ln = int.from_bytes(data[pos:pos + 4], "big", signed=True)
-        pos += 4
-        if ln < 0:
-            out.append(None)
-        else:
-            out.append(data[pos:pos + ln])
-            pos += ln
-    out += [None] * (size - len(out))
-    return out
 
 
 def _require(v: BoundValue, what: str) -> bytes:
@@ -83,17 +48,18 @@ class ValuesGetter:
     """The values one column is restricted to: `= x` (one) or `IN (...)` / `IN ?` (many)."""
 
     def __init__(self, column: ColumnInfo, getters: list[ValueGetter] | None,
-                 list_getter: ValueGetter | None) -> None:
+                 list_getter: ValueGetter | None = None, list_type: CQLType | None = None) -> None:
         self.column = column
         self._getters = getters
         self._list_getter = list_getter
+        self._list_type = list_type
 
     def values(self, bind: BindValues) -> list[bytes]:
         if self._getters is not None:
             return [_require(g(bind), self.column.name) for g in self._getters]
-        assert self._list_getter is not None
+        assert self._list_getter is not None and self._list_type is not None
         data = _require(self._list_getter(bind), self.column.name)
-        elems = split_collection(data)
+        elems = split_elements(self._list_type, data)
         for e in elems:
             self.column.type.validate(e)
         return elems
@@ -278,17 +244,16 @@ def _equal(t: CQLType, a: bytes, b: bytes) -> bool:
 
 
 def _collection_values(t: CQLType, data: bytes) -> list[bytes]:
-    is_map = kind_of(t) == "map"
-    elems = split_collection(data, is_map)
-    return elems[1::2] if is_map else elems
+    elems = split_elements(t, data)
+    return elems[1::2] if kind_of(t) == "map" else elems
 
 
 def _collection_keys(t: CQLType, data: bytes) -> list[bytes]:
-    return split_collection(data, True)[0::2]
+    return split_elements(t, data)[0::2]
 
 
 def _map_get(t: CQLType, data: bytes, key: bytes) -> bytes | None:
-    elems = split_collection(data, True)
+    elems = split_elements(t, data)
     for i in range(0, len(elems), 2):
         if elems[i] == key:
             return elems[i + 1]
@@ -475,10 +440,11 @@ def _prefix_getter(getters: list[ValueGetter], cols: list[ColumnInfo]) -> Callab
 def _in_getter(c: ColumnInfo, values: tuple[T.Term, ...] | T.BindMarker,
                functions: FunctionResolver | None) -> ValuesGetter:
     if isinstance(values, T.BindMarker):
-        list_type = parse_type(f"list<{c.type.freeze().cql_name()}>") if not c.type.is_multicell else None
-        if list_type is None:
+        if c.type.is_multicell:
             raise InvalidRequest(f"IN is not supported on non-frozen collection column {c.name}")
-        return ValuesGetter(c, None, compile_term(values, Receiver(f"in({c.name})", list_type), functions))
+        list_type = list_of(c.type)
+        return ValuesGetter(c, None, compile_term(values, Receiver(f"in({c.name})", list_type), functions),
+                            list_type)
     return ValuesGetter(c, [compile_term(v, Receiver(c.name, c.type), functions) for v in values], None)
 
 
@@ -515,10 +481,11 @@ def _apply_multi(r: Restrictions, multi: list[A.MultiColumnRelation | A.MultiCol
             # Expand to per-column prefix values: each tuple is one full prefix.
             n = len(cols)
 
-            def prefixes(bind: BindValues, items: list[ValueGetter] = items, n: int = n) -> list[list[bytes]]:
+            def prefixes(bind: BindValues, items: list[ValueGetter] = items,
+                         tuple_type: CQLType = tuple_type) -> list[list[bytes]]:
                 out = []
                 for g in items:
-                    vals = split_tuple(_require(g(bind), "tuple"), n)
+                    vals = split_fields(tuple_type, _require(g(bind), "tuple"))
                     if any(v is None for v in vals):
                         raise InvalidRequest("Invalid null value in multi-column relation")
                     out.append([v for v in vals if v is not None])
@@ -532,8 +499,8 @@ def _apply_multi(r: Restrictions, multi: list[A.MultiColumnRelation | A.MultiCol
         g = compile_term(rel.value, Receiver("(" + ",".join(rel.columns) + ")", tuple_type), functions)
         n = len(cols)
 
-        def tuple_values(bind: BindValues, g: ValueGetter = g, n: int = n) -> list[bytes]:
-            vals = split_tuple(_require(g(bind), "tuple"), n)
+        def tuple_values(bind: BindValues, g: ValueGetter = g, tuple_type: CQLType = tuple_type) -> list[bytes]:
+            vals = split_fields(tuple_type, _require(g(bind), "tuple"))
             return [v for v in vals if v is not None]
 
         bound = Bound(tuple_values, rel.operator in (A.Operator.LTE, A.Operator.GTE))

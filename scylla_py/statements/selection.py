@@ -17,7 +17,7 @@ from typing import Protocol
 from cql import ast as A
 from cql.errors import InvalidRequest
 from cql.schema import ColumnKind
-from cql.types import BIGINT, INT, CQLType, TupleType
+from cql.types import BIGINT, INT, CollectionType, CQLType, TupleType
 from storage.counter import counter_total
 from storage.mutation import Cell, Row
 
@@ -50,49 +50,34 @@ def _cells_of(row: Row | None, name: str) -> list[tuple[bytes, Cell]]:
     return sorted((k[1], c) for k, c in row.cells.items() if k[0] == name)
 
 
-def _i32(n: int) -> bytes:
-    return n.to_bytes(4, "big", signed=True)
-
-
 def assemble_multicell(t: CQLType, cells: list[tuple[bytes, Cell]]) -> bytes | None:
     """The wire value of a non-frozen collection/UDT from its cells (sorted by path); None when
     empty (Cassandra shows an empty collection as null)."""
     if not cells:
         return None
     kind = kind_of(t)
-    out = bytearray()
     if kind == "list":
-        out += _i32(len(cells))
-        for _, c in cells:
-            assert c.value is not None
-            out += _i32(len(c.value)) + c.value
-    elif kind == "set":
+        return CollectionType.join([c.value for _, c in cells if c.value is not None], len(cells))
+    if kind == "set":
         et = element_type(t)
-        out += _i32(len(cells))
-        for path, _ in cells:
-            v, _ = et.from_comparable(path, 0)
-            out += _i32(len(v)) + v
-    elif kind == "map":
+        return CollectionType.join([et.from_comparable(path, 0)[0] for path, _ in cells], len(cells))
+    if kind == "map":
         kt = key_type(t)
-        out += _i32(len(cells))
+        flat: list[bytes] = []
         for path, c in cells:
-            k, _ = kt.from_comparable(path, 0)
             assert c.value is not None
-            out += _i32(len(k)) + k + _i32(len(c.value)) + c.value
-    elif kind == "udt":
-        n = len(field_types(t))
-        fields: list[bytes | None] = [None] * n
+            flat += (kt.from_comparable(path, 0)[0], c.value)
+        return CollectionType.join(flat, len(cells))
+    if kind == "udt":
+        fields: list[bytes | None] = [None] * len(field_types(t))
         for path, c in cells:
             i = int.from_bytes(path, "big")
-            if i < n:
+            if i < len(fields):
                 fields[i] = c.value
         while fields and fields[-1] is None:
             fields.pop()
-        for f in fields:
-            out += b"\xff\xff\xff\xff" if f is None else _i32(len(f)) + f
-    else:
-        raise InvalidRequest(f"Type {t.cql_name()} is not multi-cell")
-    return bytes(out)
+        return TupleType.join(fields)
+    raise InvalidRequest(f"Type {t.cql_name()} is not multi-cell")
 
 
 def column_value_getter(col: ColumnInfo) -> Callable[[RowView], bytes | None]:

@@ -46,3 +46,28 @@ def field_names(t: CQLType) -> tuple[str, ...]:
     if isinstance(t, UserType):
         return t.field_names
     raise InvalidRequest(f"{t.cql_name()} is not a user type")
+
+
+def split_elements(t: CQLType, data: bytes) -> list[bytes]:
+    """The elements of a serialized list or set of type `t`; for a map: key, value, key, value ..."""
+    if isinstance(t, CollectionType):
+        return t.split(data)
+    raise InvalidRequest(f"{t.cql_name()} is not a collection")
+
+
+def split_fields(t: CQLType, data: bytes) -> list[bytes | None]:
+    """The fields of a serialized tuple or UDT of type `t`, missing trailing fields as None."""
+    if not isinstance(t, TupleType):
+        raise InvalidRequest(f"{t.cql_name()} is not a tuple or user type")
+    fields = t.split(data)
+    return fields + [None] * (len(t.types) - len(fields))
+
+
+def set_of(t: CQLType) -> CQLType:
+    """frozen<set<t>> (e.g. the keys removed from a map by `m = m - {...}`)."""
+    return SetType(t.freeze(), True)
+
+
+def list_of(t: CQLType) -> CQLType:
+    """frozen<list<t>> (e.g. the values of `c IN ?`)."""
+    return ListType(t.freeze(), True)

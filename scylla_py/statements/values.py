@@ -19,7 +19,7 @@ from cql import terms as T
 from cql.errors import InvalidRequest
 from cql.protocol.wire import UNSET as UNSET
 from cql.protocol.wire import Value
-from cql.types import CQLType, from_literal
+from cql.types import CollectionType, CQLType, TupleType, from_literal
 
 from .typeinfo import element_type, field_names, field_types, key_type, kind_of, value_type
 
@@ -129,7 +129,7 @@ def _compile_collection_with_binds(
             items = [_require_present(g(values), name) for g in getters]
             if sort:
                 items = [v for _, v in sorted({to_comparable(v): v for v in items}.items())]
-            return encode_collection(items)
+            return CollectionType.join(items, len(items))
 
         return get_seq
     if kind == "map" and isinstance(term, T.MapLiteral):
@@ -146,7 +146,7 @@ def _compile_collection_with_binds(
             flat: list[bytes] = []
             for _, (k, v) in sorted(entries.items()):
                 flat.extend((k, v))
-            return encode_collection(flat, count=len(entries))
+            return CollectionType.join(flat, len(entries))
 
         return get_map
     if kind in ("tuple", "udt") and isinstance(term, T.TupleLiteral | T.UserTypeLiteral):
@@ -170,15 +170,11 @@ def _compile_collection_with_binds(
         getters_or_none += [None] * (len(ftypes) - len(getters_or_none))
 
         def get_tuple(values: BindValues) -> BoundValue:
-            out = bytearray()
+            fields: list[bytes | None] = []
             for g in getters_or_none:
                 v = g(values) if g is not None else None
-                if v is None or v is UNSET:
-                    out += b"\xff\xff\xff\xff"
-                else:
-                    assert isinstance(v, bytes)
-                    out += len(v).to_bytes(4, "big") + v
-            return bytes(out)
+                fields.append(v if isinstance(v, bytes) else None)  # null and unset fields are null
+            return TupleType.join(fields)
 
         return get_tuple
     raise InvalidRequest(f"Invalid collection literal for {name} of type {t.cql_name()}")
@@ -189,13 +185,3 @@ def _require_present(v: BoundValue, name: str) -> bytes:
         raise InvalidRequest(f"null is not supported inside collections (column {name})")
     assert isinstance(v, bytes)
     return v
-
-
-def encode_collection(items: Sequence[bytes], count: int | None = None) -> bytes:
-    """The v3+ wire form of a list/set (`items`) or map (`items` = k1, v1, k2, v2 ..., `count`
-    entries): int32 count, then int32-length-prefixed elements."""
-    out = bytearray((len(items) if count is None else count).to_bytes(4, "big"))
-    for v in items:
-        out += len(v).to_bytes(4, "big")
-        out += v
-    return bytes(out)
