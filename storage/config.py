@@ -48,3 +48,16 @@ class EngineStats:
     flushes_completed: int
     quarantined_sstables: int
     pending_flushes: int
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """One table's share of this engine (the tablets of it this engine holds)."""
+
+    tablet_count: int
+    memtable_bytes: int
+    memtable_partitions: int
+    sstable_count: int
+    sstable_bytes: int
+    sstable_partitions: int  # sum over sstables; a partition in several sstables counts in each
+    memtable_writes: int

@@ -30,7 +30,7 @@ import msgpack
 from .clock import Clock, SystemClock
 from .codec import encode_mutation
 from .commitlog import CommitLog, LogTablet, ReplayStats
-from .config import EngineStats, StorageConfig, TableOptions
+from .config import EngineStats, StorageConfig, TableOptions, TableStats
 from .errors import CorruptionError, StorageError, UnknownTabletError
 from .fs import FileSystem, RealFileSystem
 from .memtable import Memtable
@@ -461,6 +461,19 @@ class StorageEngine:
             flushes_completed=self.counters["flushes"],
             quarantined_sstables=self.counters["quarantined"],
             pending_flushes=sum(len(t.flushing) for t in ts),
+        )
+
+    def table_stats(self, table_id: UUID) -> TableStats:
+        ts = [t for t in self._tablets.values() if t.tablet[0] == table_id and not t.dropped]
+        mts = [m for t in ts for m in (t.memtable, *t.flushing)]
+        return TableStats(
+            tablet_count=len(ts),
+            memtable_bytes=sum(m.size_bytes for m in mts),
+            memtable_partitions=sum(len(m) for m in mts),
+            sstable_count=sum(len(t.sstables) for t in ts),
+            sstable_bytes=sum(s.size_bytes for t in ts for s in t.sstables),
+            sstable_partitions=sum(s.partitions for t in ts for s in t.sstables),
+            memtable_writes=sum(m.writes for m in mts),
         )
 
     async def close(self) -> None:
