@@ -1,7 +1,8 @@
 """The `scylla-py` command line (click): `serve` starts a node.
 
 Owns argument parsing and process set-up (logging, the event loop policy) only; configuration is
-validated by `scylla_py.config`, and the node itself lives in `scylla_py.daemon`.
+validated by `scylla_py.config`, the supervisor lives in `scylla_py.supervisor` and each shard
+process in `scylla_py.daemon` (started through the hidden `_shard` command).
 """
 
 from __future__ import annotations
@@ -55,16 +56,45 @@ def serve(config_path: Path | None, log_level: str | None, **flags: object) -> N
     level = (log_level or config.default_log_level).upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _install_uvloop()
+    from .supervisor import run_supervisor
+
+    sys.exit(asyncio.run(run_supervisor(config)))
+
+
+@main.command(name="_shard", hidden=True)
+@click.option("--shard", type=int, required=True)
+@click.option("--shard-count", type=int, required=True)
+@click.option("--control-fd", type=int, required=True)
+@click.option("--log-level", default="INFO")
+def shard_process(shard: int, shard_count: int, control_fd: int, log_level: str) -> None:
+    """One shard process; started by `serve` (the supervisor), not by people."""
+    import socket
+
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format=f"%(asctime)s %(levelname)s shard-{shard} %(name)s: %(message)s")
+    _install_uvloop()
+    from .daemon import run_shard
+
+    channel = socket.socket(fileno=control_fd)
+    try:
+        asyncio.run(run_shard(shard, shard_count, channel))
+    except OSError as e:
+        logging.getLogger(__name__).error("shard %d cannot run: %s", shard, e)
+        sys.exit(1)
+
+
+def _install_uvloop() -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without it
         logging.getLogger(__name__).warning("uvloop not available; using the default event loop")
-    from .daemon import run_node
 
-    try:
-        asyncio.run(run_node(config))
-    except OSError as e:
-        logging.getLogger(__name__).error("cannot start: %s", e)
-        sys.exit(1)
+
+
+
+from .stress import stress  # noqa: E402
+
+main.add_command(stress)

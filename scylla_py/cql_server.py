@@ -1,7 +1,7 @@
 """The CQL native-protocol server: sockets in, `QueryProcessor` calls, frames out.
 
-Owns the asyncio side of client connections only: accepting on the native port (9042) and the
-shard-aware port (19042), feeding bytes to the sans-IO codec (`cql.protocol.ServerConnection`),
+Owns the asyncio side of client connections only: serving the connections the supervisor accepted
+on the native port (9042) and the shard-aware port (19042) and handed to this shard, feeding bytes to the sans-IO codec (`cql.protocol.ServerConnection`),
 handshake and authentication, running each request as its own task so many streams of one
 connection are answered out of order, pushing SCHEMA_CHANGE events to connections that
 REGISTERed, and draining in-flight requests on shutdown.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
@@ -220,6 +221,7 @@ class CQLServer:
         supported_for: Callable[[int], Mapping[str, Sequence[str]]],
         max_frame_size_bytes: int,
         shard_count: int = 1,
+        shard: int = 0,
     ) -> None:
         self.processor = processor
         self.metadata = metadata
@@ -227,20 +229,24 @@ class CQLServer:
         self.supported_for = supported_for
         self.max_frame_size_bytes = max_frame_size_bytes
         self.shard_count = shard_count
+        self.shard = shard
         self.connections: set[CQLConnection] = set()
         self.stats = ServerStats()
-        self._servers: list[asyncio.base_events.Server] = []
+        self._accepting: set[asyncio.Task[object]] = set()
+        self._closing = False
 
-    async def listen(self, host: str, port: int, *, shard_aware: bool = False) -> None:
+    def accept(self, sock: socket.socket, *, shard_aware: bool = False) -> None:
+        """Serve a client connection the supervisor accepted and handed to this shard. On the
+        shard-aware port the supervisor already picked this shard from the client's source port;
+        either way the connection reports this shard in SUPPORTED."""
+        if self._closing:
+            sock.close()
+            return
+        sock.setblocking(False)
         loop = asyncio.get_running_loop()
-
-        def factory() -> CQLConnection:
-            # One process serves shard 0 for now; with several shards the shard-aware port maps
-            # the client's source port to a shard (see the sharding issue).
-            return CQLConnection(self, 0)
-
-        server = await loop.create_server(factory, host, port, reuse_address=True, backlog=1024)
-        self._servers.append(server)
+        task = loop.create_task(loop.connect_accepted_socket(lambda: CQLConnection(self, self.shard), sock))
+        self._accepting.add(task)
+        task.add_done_callback(self._accepting.discard)
 
     def broadcast_schema_change(self, change: SchemaChange) -> None:
         event = SchemaChangeEvent(change.change_type, change.target, change.keyspace, change.name)
@@ -248,8 +254,9 @@ class CQLServer:
             c.send_event(event)
 
     async def close(self, drain_timeout_s: float = 30.0) -> None:
-        for s in self._servers:
-            s.close()
+        self._closing = True
+        if self._accepting:
+            await asyncio.gather(*list(self._accepting), return_exceptions=True)
         conns = list(self.connections)
         if conns:
             try:

@@ -65,6 +65,7 @@ class Metadata:
     schema: Schema
     tablets: Mapping[uuid.UUID, TableTablets]
     roles: Mapping[str, RoleDef]
+    epoch: int = 0  # bumped by every durable update; shards install only newer metadata
 
     @staticmethod
     def empty() -> Metadata:
@@ -81,6 +82,7 @@ class Metadata:
             schema if schema is not None else self.schema,
             MappingProxyType(dict(tablets)) if tablets is not None else self.tablets,
             MappingProxyType(dict(roles)) if roles is not None else self.roles,
+            self.epoch,
         )
 
 
@@ -109,6 +111,7 @@ def encode_metadata(m: Metadata) -> bytes:
     s = m.schema
     body = {
         "version": s.version.bytes,
+        "epoch": m.epoch,
         "keyspaces": [
             [k.name, dict(k.replication), k.durable_writes, k.initial_tablets] for k in s.keyspaces.values()
         ],
@@ -153,7 +156,7 @@ def decode_metadata(data: bytes, path: Path) -> Metadata:
         n: RoleDef(n, h, login, su, frozenset(mo), MappingProxyType(opts))
         for n, h, login, su, mo, opts in d["roles"]
     }
-    return Metadata(schema, MappingProxyType(tablets), MappingProxyType(roles))
+    return Metadata(schema, MappingProxyType(tablets), MappingProxyType(roles), d.get("epoch", 0))
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -162,16 +165,22 @@ def decode_metadata(data: bytes, path: Path) -> Metadata:
 class MetadataStore:
     """Holds the current metadata and makes every change durable before it is visible.
 
+    One process of a node owns the file (shard 0, `owner=True`) and is the only writer; the other
+    shards hold a copy that the owner pushes to them (`install`) and that they read from the file
+    only when they start.
+
     Not thread-safe; used from one event loop. `update()` is synchronous on purpose: schema changes
     are rare, and a durable, ordered sequence of versions is worth the short fsync stall.
     """
 
     FILE_NAME = "metadata.bin"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, owner: bool = True) -> None:
         self._dir = directory
         self._path = directory / self.FILE_NAME
-        directory.mkdir(parents=True, exist_ok=True)
+        self.owner = owner
+        if owner:
+            directory.mkdir(parents=True, exist_ok=True)
         if self._path.exists():
             self._current = decode_metadata(self._path.read_bytes(), self._path)
         else:
@@ -181,7 +190,17 @@ class MetadataStore:
     def current(self) -> Metadata:
         return self._current
 
+    def install(self, new: Metadata) -> bool:
+        """Adopt metadata the owner made durable; False (and no change) unless it is newer."""
+        if new.epoch <= self._current.epoch:
+            return False
+        self._current = new
+        return True
+
     def update(self, new: Metadata) -> None:
+        if not self.owner:
+            raise RuntimeError("only the metadata owner (shard 0) writes metadata")
+        new = replace(new, epoch=self._current.epoch + 1)
         data = encode_metadata(new)
         tmp = self._path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

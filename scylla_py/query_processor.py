@@ -16,17 +16,19 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
+import pickle
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cql import ast as A
-from cql.errors import InvalidRequest, Unauthorized, Unprepared
+from cql.errors import InvalidRequest, ServerError, Unauthorized, Unprepared
 from cql.parser import parse
-from cql.protocol.requests import Batch, QueryParameters
+from cql.protocol.requests import Batch, Consistency, QueryParameters
 from cql.protocol.responses import (
     Response,
     ResultPrepared,
@@ -35,6 +37,7 @@ from cql.protocol.responses import (
     ResultSetKeyspace,
     ResultVoid,
 )
+from cql.protocol.tablets import TABLETS_ROUTING_V1_KEY, encode_tablets_routing_v1
 from cql.protocol_types import ColumnSpec
 from cql.schema import TableDef
 from cql.system_tables import SystemContext, is_system_keyspace, system_table
@@ -45,6 +48,7 @@ from storage.reconcile import merge_mutation_into
 
 from .clock import TimestampGenerator
 from .metadata import Metadata, MetadataStore
+from .shard_rpc import ShardUnavailable
 from .statements import roles as role_statements
 from .statements.conditions import evaluate_conditions
 from .statements.functions import FunctionRegistry
@@ -100,8 +104,15 @@ class Prepared:
         return isinstance(self.plan, ModificationPlan) and self.plan.is_conditional
 
 
-SchemaListener = Callable[[SchemaChange], Awaitable[None]]
+MetadataListener = Callable[[Metadata, Metadata, SchemaChange | None], Awaitable[None]]
 SystemContextFactory = Callable[[], SystemContext]
+
+_METADATA_STATEMENTS = (
+    A.CreateKeyspace, A.AlterKeyspace, A.DropKeyspace, A.CreateTable, A.AlterTable, A.DropTable, A.CreateType,
+    A.AlterType, A.DropType, A.CreateRole, A.AlterRole, A.DropRole, A.CreateUser, A.AlterUser, A.DropUser,
+    A.GrantRole, A.RevokeRole,
+)
+_DEFAULT_PARAMS = QueryParameters(Consistency.ONE)
 
 
 class QueryProcessor:
@@ -114,8 +125,7 @@ class QueryProcessor:
         system_context: SystemContextFactory,
         host_id: uuid.UUID,
         authenticator: str,
-        on_schema_change: SchemaListener,
-        apply_storage_changes: Callable[[Metadata, Metadata], Awaitable[None]],
+        on_metadata_change: MetadataListener,
     ) -> None:
         self._metadata = metadata
         self._proxy = proxy
@@ -124,14 +134,14 @@ class QueryProcessor:
         self._system_context = system_context
         self._host_id = host_id
         self._authenticator = authenticator
-        self._on_schema_change = on_schema_change
-        self._apply_storage_changes = apply_storage_changes
+        self._on_metadata_change = on_metadata_change
         self._infos = TableInfoCache(type_resolver_for)
         self._functions = FunctionRegistry(timestamps)
         self._parsed: dict[tuple[str | None, str], Prepared] = {}
         self._prepared: dict[bytes, Prepared] = {}
         self._partition_locks: dict[tuple[uuid.UUID, bytes], asyncio.Lock] = {}
         self._schema_lock = asyncio.Lock()
+        self._owner_plans: dict[bytes, ModificationPlan] = {}
 
     # --- caches -----------------------------------------------------------------------------
 
@@ -160,6 +170,11 @@ class QueryProcessor:
     def _schema_changed(self) -> None:
         self._parsed.clear()
         self._prepared.clear()
+        self._owner_plans.clear()
+
+    def metadata_installed(self) -> None:
+        """Metadata changed under this processor (pushed by the owner): drop schema-bound caches."""
+        self._schema_changed()
 
     # --- planning ---------------------------------------------------------------------------
 
@@ -197,6 +212,7 @@ class QueryProcessor:
                 p.plan = prepare_update(t, s, ctx)
             else:
                 p.plan = prepare_delete(t, s, ctx)
+            p.plan.source = (s, p.keyspace)
         elif isinstance(s, A.InsertJson):
             raise InvalidRequest("INSERT JSON is not supported yet")
         elif isinstance(s, A.Batch):
@@ -259,9 +275,21 @@ class QueryProcessor:
         s = p.statement
         plan = p.plan
         if isinstance(plan, SelectPlan):
-            return self._select(p, plan, bind, params, from_prepared)
+            resp: Response = await self._select(p, plan, bind, params, from_prepared)
+            if from_prepared and plan.restrictions.has_partition_keys:
+                keys = plan.restrictions.partition_keys(bind)
+                if len(keys) == 1:
+                    return self._with_routing_hint(resp, plan.table, keys[0])
+            return resp
         if isinstance(plan, ModificationPlan):
-            return await self._modify(plan, bind, params.timestamp)
+            resp = await self._modify(plan, bind, params.timestamp)
+            if from_prepared:
+                keys = plan.partition_keys(bind)
+                if len(keys) == 1:
+                    return self._with_routing_hint(resp, plan.table, keys[0])
+            return resp
+        if isinstance(s, _METADATA_STATEMENTS) and not self._metadata.owner:
+            return await self._forward_metadata_statement(session, p)
         if isinstance(s, A.Use):
             if self._metadata.current.schema.keyspace(s.keyspace) is None and not is_system_keyspace(s.keyspace):
                 raise InvalidRequest(f"Keyspace '{s.keyspace}' does not exist")
@@ -279,22 +307,23 @@ class QueryProcessor:
         if isinstance(s, A.CreateIndex | A.DropIndex | A.CreateMaterializedView | A.AlterMaterializedView
                       | A.DropMaterializedView):
             raise InvalidRequest("Secondary indexes and materialized views are not supported yet")
-        result = await role_statements.execute(s, self._metadata, session, self._authenticator)
+        result = await role_statements.execute(s, self._metadata, session, self._authenticator,
+                                               self._install_roles)
         if result is not None:
             return result
         raise InvalidRequest(f"Unsupported statement {type(s).__name__}")
 
     # --- reads ------------------------------------------------------------------------------
 
-    def _select(self, p: Prepared, plan: SelectPlan, bind: BindValues, params: QueryParameters,
-                from_prepared: bool) -> Response:
+    async def _select(self, p: Prepared, plan: SelectPlan, bind: BindValues, params: QueryParameters,
+                      from_prepared: bool) -> Response:
         page_size = params.page_size if params.page_size is not None and params.page_size > 0 else None
         now_s = self._timestamps.now_s()
         proxy = self._proxy
         ctx_holder: list[SystemContext] = []
 
         def read(t: TableInfo, token: int, key: bytes, sl: Slice) -> Any:
-            return proxy.read(t.id, token, key, sl)
+            return proxy.read(t.id, token, key, sl)  # an awaitable
 
         def scan(t: TableInfo, after: tuple[int, bytes] | None, lo: int, hi: int, sl: Slice) -> Any:
             return proxy.scan(t.id, after, lo, hi, sl)
@@ -304,7 +333,7 @@ class QueryProcessor:
                 ctx_holder.append(self._system_context())
             return self._virtual_rows(t, ctx_holder[0])
 
-        page = plan.execute(bind, page_size, params.paging_state, now_s, read, scan, virtual_rows)
+        page = await plan.execute(bind, page_size, params.paging_state, now_s, read, scan, virtual_rows)
         assert p.result_specs is not None
         return ResultRows(p.result_specs, page.rows, page.paging_state,
                           no_metadata=from_prepared and params.skip_metadata)
@@ -329,7 +358,7 @@ class QueryProcessor:
         async def read_row(pk: bytes, ck: bytes, static: bool) -> Row | None:
             token = table.token_of(pk)
             ranges = () if static else ((ck, ck + b"\x00"),)
-            data = proxy.read(table.id, token, pk, Slice(ranges, now_s=self._timestamps.now_s()))
+            data = await proxy.read(table.id, token, pk, Slice(ranges, now_s=self._timestamps.now_s()))
             if data is None:
                 return None
             if static:
@@ -351,13 +380,19 @@ class QueryProcessor:
         ts = plan.timestamp_of(bind, client_ts if client_ts is not None else self._timestamps.next_us())
         ctx = self._write_context(plan, ts)
         if plan.is_conditional:
+            keys = plan.partition_keys(bind)
+            if len(keys) == 1 and (shard := self._foreign_owner(plan.table, keys[0])) is not None:
+                return await self._modify_at_owner(shard, plan, bind, ts, keys[0])
             return await self._conditional(plan, bind, ctx)
         if plan.needs_read:
-            # Read-modify-write (counters, list indexes): serialize per partition.
+            # Read-modify-write (counters, list indexes): serialized per partition by the shard
+            # that owns it, so two coordinators never interleave on one partition.
             for pk in plan.partition_keys(bind):
-                async with self._lock(plan.table.id, pk):
-                    for m in await plan.build_for_key(pk, bind, ctx):
-                        await self._proxy.mutate(plan.table.id, m)
+                shard = self._foreign_owner(plan.table, pk)
+                if shard is not None:
+                    await self._modify_at_owner(shard, plan, bind, ts, pk)
+                    continue
+                await self._modify_key_locally(plan, pk, bind, ctx)
             return _VOID
         mutations = await plan.build(bind, ctx)
         if len(mutations) == 1:
@@ -365,6 +400,73 @@ class QueryProcessor:
         else:
             await asyncio.gather(*(self._proxy.mutate(plan.table.id, m) for m in mutations))
         return _VOID
+
+    async def _modify_key_locally(self, plan: ModificationPlan, pk: bytes, bind: BindValues,
+                                  ctx: WriteContext) -> None:
+        async with self._lock(plan.table.id, pk):
+            for m in await plan.build_for_key(pk, bind, ctx):
+                await self._proxy.mutate(plan.table.id, m)
+
+    # --- statements that must run on the partition's own shard -------------------------------
+
+    def _foreign_owner(self, table: TableInfo, pk: bytes) -> int | None:
+        """The shard owning partition `pk` when it is not this one."""
+        proxy = self._proxy
+        if proxy.peers.shard_count == 1:
+            return None
+        tablet = self._metadata.current.tablets[table.id].tablet_for(table.token_of(pk))
+        return None if proxy.is_local(tablet) else proxy.owner_shard(tablet)
+
+    async def _modify_at_owner(self, shard: int, plan: ModificationPlan, bind: BindValues, ts: int,
+                               pk: bytes) -> Response:
+        """Bounce an LWT or a read-before-write to the shard owning the partition (as ScyllaDB
+        does): the owner re-plans the statement and runs it under its partition lock."""
+        if plan.source is None:
+            raise ServerError("bug: a plan without its statement cannot be forwarded")
+        payload = pickle.dumps((plan.source, list(bind), ts, pk))
+        self._proxy.cross_shard_ops += 1
+        try:
+            out = await self._proxy.peers.call(shard, "modify_at_owner", payload)
+        except ShardUnavailable as e:
+            raise ServerError(f"The shard owning this partition is unavailable ({e}); retry") from None
+        return pickle.loads(out) if out is not None else _VOID  # pickle: from this node's own shard
+
+    async def modify_at_owner(self, payload: bytes) -> bytes | None:
+        """The owner's side of `_modify_at_owner`."""
+        source, bind, ts, pk = pickle.loads(payload)  # pickle: from this node's own shard
+        key = pickle.dumps(source)
+        plan = self._owner_plans.get(key)
+        if plan is None:
+            statement, keyspace = source
+            t = self.table_info(statement.table.keyspace, statement.table.name, keyspace)
+            ctx = self._functions.compile_context()
+            if isinstance(statement, A.Insert):
+                plan = prepare_insert(t, statement, ctx)
+            elif isinstance(statement, A.Update):
+                plan = prepare_update(t, statement, ctx)
+            else:
+                plan = prepare_delete(t, statement, ctx)
+            plan.source = source
+            if len(self._owner_plans) > 1000:
+                self._owner_plans.clear()
+            self._owner_plans[key] = plan
+        wctx = self._write_context(plan, ts)
+        if plan.is_conditional:
+            return pickle.dumps(await self._conditional(plan, bind, wctx))
+        await self._modify_key_locally(plan, pk, bind, wctx)
+        return None
+
+    def _with_routing_hint(self, resp: Response, table: TableInfo, pk: bytes) -> Response:
+        """Attach `tablets-routing-v1` when this shard is not a replica of the partition's tablet,
+        so a tablet-aware driver sends the next request for it straight to the owner."""
+        if self._proxy.peers.shard_count == 1 or table.is_virtual:
+            return resp
+        hint = self._proxy.routing_hint(table.id, table.token_of(pk))
+        if hint is None:
+            return resp
+        first, last, tablet = hint
+        payload = {TABLETS_ROUTING_V1_KEY: encode_tablets_routing_v1(first, last, tablet.replicas)}
+        return dataclasses.replace(resp, custom_payload=payload)
 
     async def _conditional(self, plan: ModificationPlan, bind: BindValues, ctx: WriteContext) -> Response:
         keys = plan.partition_keys(bind)
@@ -381,7 +483,7 @@ class QueryProcessor:
         async with self._lock(t.id, pk):
             token = t.token_of(pk)
             sl = Slice(((ck, ck + b"\x00"),), now_s=ctx.now_s)
-            data = self._proxy.read(t.id, token, pk, sl)
+            data = await self._proxy.read(t.id, token, pk, sl)
             row = data.rows[0][1] if data is not None and data.rows else None
             static = data.static_row if data is not None else None
             view = RowView(token, t.split_partition_key(pk), t.decode_clustering(ck) if ck else None,
@@ -444,6 +546,7 @@ class QueryProcessor:
                 plan = prepare_update(t, child, ctx)
             else:
                 plan = prepare_delete(t, child, ctx)
+            plan.source = (child, session.keyspace)
             plans.append((plan, bind))
         ts = params.timestamp
         if s.using.timestamp is not None:
@@ -516,22 +619,47 @@ class QueryProcessor:
                 new, change = changer.drop_type(old, s, ks_of(s.name))
             if change is None:
                 return _VOID
-            await self.install_metadata(new)
-        await self._on_schema_change(change)
+            await self.install_metadata(new, change)
         return ResultSchemaChange(change.change_type, change.target, change.keyspace, change.name)
 
-    async def install_metadata(self, new: Metadata) -> None:
+    async def install_metadata(self, new: Metadata, change: SchemaChange | None = None) -> None:
+        """Make `new` durable (this shard owns metadata), then let the node apply it everywhere
+        (storage on every shard, the other shards' copies, SCHEMA_CHANGE events) before the
+        statement that made it is acknowledged."""
         old = self._metadata.current
-        # Storage first for new tables (so the first write finds its tablets), then durability.
         self._metadata.update(new)
         self._schema_changed()
-        await self._apply_storage_changes(old, new)
+        await self._on_metadata_change(old, self._metadata.current, change)
+
+    async def _install_roles(self, new: Metadata) -> None:
+        async with self._schema_lock:
+            await self.install_metadata(new)
+
+    async def _forward_metadata_statement(self, session: Session, p: Prepared) -> Response:
+        """Schema and role changes are made by the metadata owner (shard 0); its reply comes back
+        only after every shard, this one included, has the new metadata."""
+        if p.bind_count:
+            raise InvalidRequest("Bind markers are not allowed in schema or role statements")
+        try:
+            out = await self._proxy.peers.call(0, "metadata_statement",
+                                               [p.query, session.keyspace, session.user])
+        except ShardUnavailable as e:
+            raise ServerError(f"Schema and role changes are made by shard 0, which is unavailable ({e}); retry") \
+                from None
+        return pickle.loads(out)  # type: ignore[no-any-return]  # pickle: from shard 0
+
+    async def metadata_statement(self, payload: list[Any]) -> bytes:
+        """Shard 0's side of `_forward_metadata_statement`."""
+        query, keyspace, user = payload
+        session = Session(keyspace, user)
+        p = self._cached(query, keyspace)
+        return pickle.dumps(await self._execute(session, p, [], _DEFAULT_PARAMS))
 
     async def _truncate(self, s: A.Truncate, keyspace: str | None) -> Response:
         t = self.table_info(s.table.keyspace, s.table.name, keyspace)
         if t.is_virtual or is_system_keyspace(t.keyspace):
             raise Unauthorized(f"Cannot truncate system table {t.keyspace}.{t.name}")
-        await self._proxy.engine.truncate(t.id, self._timestamps.next_us())
+        await self._proxy.truncate(t.id, self._timestamps.next_us())
         return _VOID
 
     def _describe(self, s: A.Describe, session: Session) -> Response:

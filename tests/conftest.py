@@ -20,7 +20,7 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    node = ServerProcess(tmp_path_factory.mktemp("node"), extra_args=["--commitlog-sync", "batch"]).start()
+    node = ServerProcess(tmp_path_factory.mktemp("node"), extra_args=["--commitlog-sync", "batch", "--smp", "2"]).start()
     yield node
     if node.proc is not None:
         code = node.stop()

@@ -7,6 +7,7 @@ work directory. Only ever binds and connects to 127.0.0.x addresses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -51,6 +52,7 @@ class ServerProcess:
     prometheus_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    _backs_before_kill: dict[int, int] = field(default_factory=dict)
 
     def command(self) -> list[str]:
         return [
@@ -69,8 +71,10 @@ class ServerProcess:
         self.log_path = self.workdir / "server.log"
         env = dict(os.environ)
         with open(self.log_path, "ab") as log:
+            # Its own session: `kill()` takes down the supervisor and every shard process at once,
+            # as a machine crash would.
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                         env=env)
+                                         env=env, start_new_session=True)
         try:
             wait_for_port(self.host, self.cql_port, timeout_s, self.proc)
         except Exception:
@@ -90,10 +94,55 @@ class ServerProcess:
         return code
 
     def kill(self) -> None:
+        """SIGKILL the supervisor and all its shard processes (nothing gets to flush)."""
         if self.proc is not None:
-            self.proc.kill()
+            pgid = self.proc.pid
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
             self.proc.wait()
             self.proc = None
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # shards are reaped by init; wait until they are gone
+                try:
+                    os.killpg(pgid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.02)
+
+    def shard_pids(self) -> dict[int, int]:
+        """Shard number -> pid of the supervisor's live shard processes (from /proc)."""
+        assert self.proc is not None
+        out: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.proc.pid and b"_shard" in args:
+                out[int(args[args.index(b"--shard") + 1])] = int(entry.name)
+        return out
+
+    def kill_shard(self, shard: int) -> int:
+        """SIGKILL one shard process; the supervisor restarts it. Returns the killed pid."""
+        pid = self.shard_pids()[shard]
+        self._backs_before_kill[shard] = self.log().count(f"shard {shard} is back")
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def wait_shard_restarted(self, shard: int, old_pid: int, timeout_s: float = 60.0) -> int:
+        """Wait until the supervisor reports `shard` back after a restart; its new pid."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pid = self.shard_pids().get(shard)
+            backs = self.log().count(f"shard {shard} is back")
+            if pid is not None and pid != old_pid and backs > self._backs_before_kill.get(shard, 0):
+                return pid
+            time.sleep(0.1)
+        raise TimeoutError(f"shard {shard} did not come back; log:\n{self.log()[-4000:]}")
 
     def restart(self) -> ServerProcess:
         if self.proc is not None:

@@ -21,6 +21,7 @@ import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cql import ast as A
 from cql.errors import InvalidRequest
@@ -104,6 +105,10 @@ class ModificationPlan:
     condition_getters: list[tuple[A.Condition, ColumnInfo, ValueGetter, ValueGetter | None]] = field(
         default_factory=list
     )
+    # (statement AST, session keyspace) this plan was made from, so a shard that does not own
+    # the partition can have the owner re-plan and run it (LWT and read-before-write, see
+    # query_processor).
+    source: Any = None
 
     @property
     def is_conditional(self) -> bool:

@@ -8,6 +8,7 @@ Cassandra's "not supported by AllowAllAuthorizer" error rather than pretending t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 from typing import Any
 
@@ -18,7 +19,7 @@ from cql.protocol_types import ColumnSpec
 from cql.types import BOOLEAN, TEXT, MapType
 
 from ..auth import PASSWORD_AUTHENTICATOR, hash_password
-from ..metadata import MetadataStore, RoleDef
+from ..metadata import Metadata, MetadataStore, RoleDef
 
 _OPTIONS_TYPE = MapType(TEXT, TEXT, True)
 _LIST_ROLES_COLUMNS = [
@@ -50,8 +51,10 @@ def _require_superuser(store: MetadataStore, session: Any, authenticator: str, w
         raise Unauthorized(f"Only superusers are allowed to {what}")
 
 
-async def execute(s: A.Statement, store: MetadataStore, session: Any, authenticator: str) -> Response | None:
-    """The response for a role statement, or None when `s` is not one."""
+async def execute(s: A.Statement, store: MetadataStore, session: Any, authenticator: str,
+                  install: Callable[[Metadata], Awaitable[None]]) -> Response | None:
+    """The response for a role statement, or None when `s` is not one. Changes go through
+    `install` (the query processor's: durable on the owner, then pushed to every shard)."""
     roles = dict(store.current.roles)
     if isinstance(s, A.CreateRole | A.CreateUser):
         _require_superuser(store, session, authenticator, "CREATE ROLE")
@@ -127,7 +130,7 @@ async def execute(s: A.Statement, store: MetadataStore, session: Any, authentica
         raise InvalidRequest(f"{verb} operation is not supported by AllowAllAuthorizer")
     else:
         return None
-    store.update(store.current.evolve(roles=roles))
+    await install(store.current.evolve(roles=roles))
     return ResultVoid()
 
 

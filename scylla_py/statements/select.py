@@ -14,7 +14,7 @@ rows that passed the filters; aggregates read every matching row and return one 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import msgpack
@@ -40,8 +40,8 @@ class PageResult:
     paging_state: bytes | None
 
 
-ReadFn = Callable[[TableInfo, int, bytes, Slice], PartitionData | None]
-ScanFn = Callable[[TableInfo, tuple[int, bytes] | None, int, int, Slice], Iterator[PartitionData]]
+ReadFn = Callable[[TableInfo, int, bytes, Slice], Awaitable[PartitionData | None]]
+ScanFn = Callable[[TableInfo, tuple[int, bytes] | None, int, int, Slice], AsyncIterator[PartitionData]]
 VirtualRowsFn = Callable[[TableInfo], Iterable[dict[str, bytes | None]]]
 
 
@@ -85,7 +85,7 @@ class SelectPlan:
 
     # --- execution ------------------------------------------------------------------------
 
-    def execute(
+    async def execute(
         self, bind: BindValues, page_size: int | None, paging_state: bytes | None, now_s: int,
         read: ReadFn, scan: ScanFn, virtual_rows: VirtualRowsFn,
     ) -> PageResult:
@@ -127,7 +127,7 @@ class SelectPlan:
         more = False
 
         partitions = self._partitions(bind, state, base_slice, read, scan)
-        for p, resumed_in_partition in partitions:
+        async for p, resumed_in_partition in partitions:
             partition_rows = state.partition_rows if (state and resumed_in_partition) else 0
             if per_partition_cap is not None and partition_rows >= per_partition_cap:
                 continue
@@ -153,6 +153,7 @@ class SelectPlan:
                     break
             if more or (limit is not None and rows_so_far >= limit):
                 break
+        await partitions.aclose()  # stopped early: release the scan now, not at GC
         if aggregates is not None:
             return PageResult([[a.result() for a in aggregates]], None)
         if self.order_by_sort and len(out) > 1:
@@ -163,9 +164,9 @@ class SelectPlan:
             state_out = _encode_state(key, ck if not self.distinct else None, rows_so_far, prow)
         return PageResult(out, state_out)
 
-    def _partitions(
+    async def _partitions(
         self, bind: BindValues, state: PagingState | None, base: Slice, read: ReadFn, scan: ScanFn,
-    ) -> Iterator[tuple[PartitionData, bool]]:
+    ) -> AsyncGenerator[tuple[PartitionData, bool], None]:
         """Partitions in result order, resuming after the paging state. The flag says whether the
         partition is the one the state stopped inside."""
         t = self.table
@@ -181,7 +182,7 @@ class SelectPlan:
                 if resumed and resume_ck is None:
                     continue
                 sl = _resume_slice(base, resume_ck) if resumed else base
-                p = read(t, token, key, sl)
+                p = await read(t, token, key, sl)
                 if p is not None:
                     yield p, resumed
             return
@@ -190,13 +191,14 @@ class SelectPlan:
         if resume_key is not None:
             token = t.token_of(resume_key)
             if resume_ck is not None:
-                p = read(t, token, resume_key, _resume_slice(base, resume_ck))
+                p = await read(t, token, resume_key, _resume_slice(base, resume_ck))
                 if p is not None:
                     yield p, True
             after = (token, resume_key)
         if lo > hi:
             return
-        yield from ((p, False) for p in scan(t, after, lo, hi, base))
+        async for p in scan(t, after, lo, hi, base):
+            yield p, False
 
     def _sort_rows(self, rows: list[list[bytes | None]]) -> list[list[bytes | None]]:
         t = self.table
