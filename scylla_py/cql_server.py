@@ -21,7 +21,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
-from cql.errors import CQLError, ServerError
+from cql.errors import CQLError, ErrorCode, ServerError
 from cql.protocol import (
     NEED_DATA,
     AuthResponse,
@@ -49,20 +49,11 @@ from cql.protocol.wire import ClientProtocolError
 
 from .auth import PASSWORD_AUTHENTICATOR, authenticate
 from .metadata import MetadataStore
+from .metrics import REQUEST_OPCODES, ShardMetrics
 from .query_processor import QueryProcessor, Session
 from .statements.schema_change import SchemaChange
 
 log = logging.getLogger(__name__)
-
-
-class ServerStats:
-    """Counters the metrics endpoint exports (per shard process)."""
-
-    def __init__(self) -> None:
-        self.requests_served = 0
-        self.requests_failed = 0
-        self.connections_total = 0
-        self.current_connections = 0
 
 
 class CQLConnection(asyncio.Protocol):
@@ -85,14 +76,14 @@ class CQLConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
         self._server.connections.add(self)
-        self._server.stats.connections_total += 1
-        self._server.stats.current_connections += 1
+        self._server.metrics.cql_connections += 1
+        self._server.metrics.current_connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         if self in self._server.connections:
             self._server.connections.discard(self)
-            self._server.stats.current_connections -= 1
+            self._server.metrics.current_connections -= 1
 
     def data_received(self, data: bytes) -> None:
         self._codec.receive_data(data)
@@ -111,6 +102,7 @@ class CQLConnection(asyncio.Protocol):
             try:
                 event = codec.next_event()
             except ClientProtocolError as e:
+                self._server.metrics.cql_errors[ErrorCode.PROTOCOL_ERROR] += 1
                 if e.stream is not None:
                     self._write(codec.send(ErrorResponse(e), e.stream))
                 if e.fatal:
@@ -128,6 +120,9 @@ class CQLConnection(asyncio.Protocol):
     def _dispatch(self, req: Request) -> None:
         codec = self._codec
         server = self._server
+        m = server.metrics
+        m.requests_served += 1
+        m.cql_requests[REQUEST_OPCODES[type(req)]] += 1
         if isinstance(req, Options):
             self._write(codec.send(Supported(codec.supported), req.stream))
         elif isinstance(req, Startup):
@@ -139,6 +134,7 @@ class CQLConnection(asyncio.Protocol):
             try:
                 user = authenticate(req.token or b"", server.metadata.current.roles)
             except CQLError as e:
+                m.cql_errors[e.code] += 1
                 self._write(codec.send(e, req.stream))
                 return
             self._session.user = user
@@ -154,6 +150,8 @@ class CQLConnection(asyncio.Protocol):
     async def _run(self, req: Request) -> None:
         server = self._server
         processor = server.processor
+        m = server.metrics
+        m.requests_serving += 1
         try:
             if isinstance(req, Query):
                 resp: Response = await processor.query(self._session, req.query, req.params)
@@ -165,14 +163,15 @@ class CQLConnection(asyncio.Protocol):
                 resp = await processor.batch(self._session, req)
             else:
                 raise ServerError(f"Unexpected request {type(req).__name__}")
-            server.stats.requests_served += 1
         except CQLError as e:
-            server.stats.requests_failed += 1
+            m.cql_errors[e.code] += 1
             resp = ErrorResponse(e)
         except Exception as e:
-            server.stats.requests_failed += 1
+            m.cql_errors[ErrorCode.SERVER_ERROR] += 1
             log.exception("bug: unexpected error while serving %s", type(req).__name__)
             resp = ErrorResponse(ServerError(f"Internal server error: {type(e).__name__}: {e}"))
+        finally:
+            m.requests_serving -= 1
         if self._closing:
             return
         try:
@@ -220,6 +219,7 @@ class CQLServer:
         authenticator: str,
         supported_for: Callable[[int], Mapping[str, Sequence[str]]],
         max_frame_size_bytes: int,
+        metrics: ShardMetrics,
         shard_count: int = 1,
         shard: int = 0,
     ) -> None:
@@ -231,7 +231,7 @@ class CQLServer:
         self.shard_count = shard_count
         self.shard = shard
         self.connections: set[CQLConnection] = set()
-        self.stats = ServerStats()
+        self.metrics = metrics
         self._accepting: set[asyncio.Task[object]] = set()
         self._closing = False
 

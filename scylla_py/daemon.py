@@ -44,6 +44,7 @@ from .clock import TimestampGenerator
 from .config import Config
 from .cql_server import CQLServer
 from .metadata import Metadata, MetadataStore, RoleDef, decode_metadata, encode_metadata
+from .metrics import ShardMetrics, serve_metrics
 from .node_admin import LocalNodeAdmin
 from .query_processor import QueryProcessor
 from .rest.server import RestServer, start_rest_server
@@ -106,6 +107,8 @@ class Node:
         self.cql: CQLServer | None = None
         self.rest: RestServer | None = None
         self.rpc: RpcServer | None = None
+        self.metrics = ShardMetrics()
+        self.metrics_server: RestServer | None = None
         self._stopped = asyncio.Event()
         self._stopping = False
 
@@ -150,16 +153,18 @@ class Node:
         ))
         self.processor = QueryProcessor(
             self.metadata, self.proxy, self.timestamps, changer, self.system_context, self.host_id,
-            self.authenticator, self._on_metadata_change,
+            self.authenticator, self._on_metadata_change, self.metrics,
         )
         self.cql = CQLServer(self.processor, self.metadata, self.authenticator, self.supported_options,
-                             cfg.native_transport_max_frame_size_in_mb << 20, n, self.shard)
+                             cfg.native_transport_max_frame_size_in_mb << 20, self.metrics, n, self.shard)
         self.rpc = RpcServer(self._rpc_handlers())
         await self.rpc.listen(socket_name(self.workdir, self.shard))
         if not self.is_metadata_owner:
             await self._pull_metadata()
         else:
             self.rest = await start_rest_server(cfg.api_address, cfg.api_port, LocalNodeAdmin(self))
+            self.metrics_server = await serve_metrics(cfg.prometheus_address, cfg.prometheus_port,
+                                                      self.metrics_all_shards)
         log.info("shard %d of %d ready (host_id %s)", self.shard, n, self.host_id)
 
     def _ensure_default_roles(self) -> None:
@@ -284,6 +289,9 @@ class Node:
         async def compact(table_id: bytes | None) -> None:
             await engine.compact(uuid.UUID(bytes=table_id) if table_id is not None else None)
 
+        async def metrics_snapshot(_: Any) -> dict[str, object]:
+            return self.metrics_snapshot()
+
         async def engine_stats(_: Any) -> bytes:
             return pickle.dumps(engine.stats())
 
@@ -292,7 +300,7 @@ class Node:
 
         handlers.update(
             metadata_push=metadata_push, metadata_pull=metadata_pull, flush=flush, compact=compact,
-            engine_stats=engine_stats, table_stats=table_stats,
+            engine_stats=engine_stats, table_stats=table_stats, metrics_snapshot=metrics_snapshot,
             metadata_statement=self.processor.metadata_statement,
             modify_at_owner=self.processor.modify_at_owner,
         )
@@ -309,6 +317,24 @@ class Node:
         assert self.engine is not None
         await self.engine.compact(table_id)
         await self.peers.call_all("compact", table_id.bytes if table_id is not None else None)
+
+    def metrics_snapshot(self) -> dict[str, object]:
+        self.metrics.cross_shard_ops = self.proxy.cross_shard_ops
+        return self.metrics.snapshot(self.engine.stats() if self.engine is not None else None)
+
+    async def metrics_all_shards(self) -> dict[int, dict[str, object]]:
+        """Every reachable shard's metrics snapshot, for one scrape of /metrics."""
+        out: dict[int, dict[str, object]] = {self.shard: self.metrics_snapshot()}
+        others = self.peers.others()
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(self.peers.call(k, "metrics_snapshot", None), 2.0) for k in others),
+            return_exceptions=True)
+        for k, answer in zip(others, answers, strict=True):
+            if isinstance(answer, BaseException):
+                log.debug("shard %d gave no metrics snapshot: %s", k, answer)  # restarting: a gap
+            else:
+                out[k] = answer
+        return out
 
     async def engine_stats_all_shards(self) -> dict[int, EngineStats]:
         """Each reachable shard's storage figures (a restarting shard is left out)."""
@@ -342,6 +368,8 @@ class Node:
         await self.drain()
         if self.rest is not None:
             await self.rest.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.close()
         if self.rpc is not None:
             await self.rpc.close()
         self.peers.close()

@@ -23,10 +23,11 @@ import pickle
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter_ns
 from typing import Any
 
 from cql import ast as A
-from cql.errors import InvalidRequest, ServerError, Unauthorized, Unprepared
+from cql.errors import InvalidRequest, ServerError, Unauthorized, Unavailable, Unprepared
 from cql.parser import parse
 from cql.protocol.requests import Batch, Consistency, QueryParameters
 from cql.protocol.responses import (
@@ -48,6 +49,7 @@ from storage.reconcile import merge_mutation_into
 
 from .clock import TimestampGenerator
 from .metadata import Metadata, MetadataStore
+from .metrics import ShardMetrics
 from .shard_rpc import ShardUnavailable
 from .statements import roles as role_statements
 from .statements.conditions import evaluate_conditions
@@ -126,6 +128,7 @@ class QueryProcessor:
         host_id: uuid.UUID,
         authenticator: str,
         on_metadata_change: MetadataListener,
+        metrics: ShardMetrics,
     ) -> None:
         self._metadata = metadata
         self._proxy = proxy
@@ -135,6 +138,7 @@ class QueryProcessor:
         self._host_id = host_id
         self._authenticator = authenticator
         self._on_metadata_change = on_metadata_change
+        self._metrics = metrics
         self._infos = TableInfoCache(type_resolver_for)
         self._functions = FunctionRegistry(timestamps)
         self._parsed: dict[tuple[str | None, str], Prepared] = {}
@@ -275,14 +279,28 @@ class QueryProcessor:
         s = p.statement
         plan = p.plan
         if isinstance(plan, SelectPlan):
-            resp: Response = await self._select(p, plan, bind, params, from_prepared)
+            t0 = perf_counter_ns()
+            try:
+                resp: Response = await self._select(p, plan, bind, params, from_prepared)
+            except Unavailable:
+                self._metrics.read_unavailable += 1
+                raise
+            finally:
+                self._metrics.read_latency.observe((perf_counter_ns() - t0) / 1000)
             if from_prepared and plan.restrictions.has_partition_keys:
                 keys = plan.restrictions.partition_keys(bind)
                 if len(keys) == 1:
                     return self._with_routing_hint(resp, plan.table, keys[0])
             return resp
         if isinstance(plan, ModificationPlan):
-            resp = await self._modify(plan, bind, params.timestamp)
+            t0 = perf_counter_ns()
+            try:
+                resp = await self._modify(plan, bind, params.timestamp)
+            except Unavailable:
+                self._metrics.write_unavailable += 1
+                raise
+            finally:
+                self._metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
             if from_prepared:
                 keys = plan.partition_keys(bind)
                 if len(keys) == 1:
@@ -529,7 +547,14 @@ class QueryProcessor:
             items.append((p, bs.values))
         plans = [(p.plan, v) for p, v in items if isinstance(p.plan, ModificationPlan)]
         counter = request.batch_type == 2
-        return await self._run_batch(plans, request.timestamp, counter)
+        t0 = perf_counter_ns()
+        try:
+            return await self._run_batch(plans, request.timestamp, counter)
+        except Unavailable:
+            self._metrics.write_unavailable += 1
+            raise
+        finally:
+            self._metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
 
     async def _batch_statement(self, session: Session, s: A.Batch, bind: BindValues,
                                params: QueryParameters) -> Response:
