@@ -4,9 +4,13 @@ The daemon implements it (wiring storage, schema, gossip/topology); the REST lay
 so the HTTP layer is testable against a small in-memory implementation.
 
 Contracts for implementers:
-- Sync methods are cheap snapshots of node state and must not block the event loop.
+- Sync methods are cheap snapshots of node state (schema, topology, configuration) and must not
+  block the event loop.
 - Async methods (`flush`, `compact`, `drain`) return when the operation has completed; the HTTP
   request stays open until then, as in ScyllaDB.
+- Statistics (`load_bytes`, `load_map`, `table_statistics`) are async too: on a node with several
+  shard processes they gather each shard's figures over IPC and sum them. They report only what
+  the node measures; there is no field for a figure we do not have.
 - Names arrive exactly as the client sent them (already percent-decoded, case preserved).
 - `flush`/`compact` with `tables=None` mean every table of the keyspace; `keyspace=None` means
   every keyspace. Raise `UnknownKeyspace` / `UnknownTable` for names that do not exist (the REST
@@ -17,7 +21,7 @@ Contracts for implementers:
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -25,9 +29,14 @@ from uuid import UUID
 __all__ = [
     "AdminError",
     "CompactionSummary",
+    "EndpointLocation",
     "InvalidAdminRequest",
     "KeyspaceKind",
+    "KeyspaceReplication",
     "NodeAdmin",
+    "RingState",
+    "TableStatistics",
+    "TabletReplicas",
     "UnknownKeyspace",
     "UnknownTable",
 ]
@@ -75,6 +84,61 @@ class CompactionSummary:
     completed: int
     total: int
     unit: str = "bytes"
+
+
+class RingState(enum.Enum):
+    """The topology states of GET /storage_service/nodes/{state} (values are the path segments)."""
+
+    JOINING = "joining"
+    LEAVING = "leaving"
+    MOVING = "moving"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLocation:
+    """Where a node is, as the snitch reports it."""
+
+    datacenter: str
+    rack: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyspaceReplication:
+    uses_tablets: bool
+    # As in system_schema.keyspaces.replication: {"class": <full class name>, option: value...}.
+    replication: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TabletReplicas:
+    """One tablet of a table: the tokens (first_token, last_token] and where its replicas are.
+
+    The first tablet's `first_token` is INT64_MIN (no token has that value, so it is exclusive too).
+    """
+
+    first_token: int
+    last_token: int
+    replicas: tuple[tuple[UUID, int], ...]  # (host id, shard), the primary replica first
+
+
+@dataclass(frozen=True, slots=True)
+class TableStatistics:
+    """This node's share of one table: the tablet replicas of it that the node holds.
+
+    A table without storage of its own (our system tables are computed on read) has all zeros.
+    """
+
+    tablet_count: int  # tablet replicas of this table held by this node
+    sstable_count: int  # live sstables
+    sstable_bytes: int  # on-disk size of the live sstables
+    sstable_partitions: int  # sum over sstables: a partition in several sstables counts in each
+    memtable_bytes: int  # every memtable, including those being flushed
+    memtable_partitions: int
+
+    @property
+    def estimated_partitions(self) -> int:
+        """Partitions in sstables plus memtables: an upper bound, as Cassandra's estimate."""
+        return self.sstable_partitions + self.memtable_partitions
 
 
 class NodeAdmin(Protocol):
@@ -140,4 +204,54 @@ class NodeAdmin(Protocol):
 
     async def drain(self) -> None:
         """Stop accepting client writes, flush every memtable; operation mode ends as DRAINED."""
+        ...
+
+    # -- node facts (for nodetool status / info / ring) ----------------------------------------
+
+    def uptime_ms(self) -> int:
+        """Milliseconds since the node process started."""
+        ...
+
+    def generation_number(self) -> int:
+        """This incarnation of the node: its start time in seconds since the epoch (as the gossip
+        generation in ScyllaDB, it grows at every restart)."""
+        ...
+
+    def native_transport_running(self) -> bool:
+        """Whether the CQL server is accepting connections."""
+        ...
+
+    def gossip_running(self) -> bool:
+        ...
+
+    def endpoint_location(self, endpoint: str | None) -> EndpointLocation:
+        """Datacenter and rack of `endpoint` (an address from `host_ids()`), or of this node for
+        None. Raise `InvalidAdminRequest` for an address that is not a known node."""
+        ...
+
+    def endpoints_in_state(self, state: RingState) -> list[str]:
+        """Addresses of the nodes currently joining, leaving or moving."""
+        ...
+
+    def keyspace_replication(self, keyspace: str) -> KeyspaceReplication:
+        """Raise `UnknownKeyspace` for a keyspace that does not exist."""
+        ...
+
+    def tablets(self, keyspace: str, table: str) -> list[TabletReplicas]:
+        """Every tablet of the table, in token order. Raise `UnknownTable` if there is no such
+        table and `InvalidAdminRequest` for a table that has no tablets (a virtual table)."""
+        ...
+
+    # -- statistics (async: gathered from every shard) -------------------------------------------
+
+    async def load_bytes(self) -> int:
+        """On-disk size of this node's live sstables, all tables together."""
+        ...
+
+    async def load_map(self) -> list[tuple[str, int]]:
+        """(endpoint address, load in bytes) for every node whose load this node knows."""
+        ...
+
+    async def table_statistics(self, keyspace: str, table: str) -> TableStatistics:
+        """This node's figures for one table. Raise `UnknownTable` if there is no such table."""
         ...

@@ -1,6 +1,7 @@
 """The REST server end to end: a real listener on 127.0.0.1, real HTTP clients (http.client,
-urllib, raw sockets), and a small in-memory NodeAdmin. What is under test is the HTTP layer,
-routing, argument validation and the JSON shapes, not the node behind it.
+urllib, raw sockets), and a small in-memory NodeAdmin (fakes.py). What is under test is the HTTP
+layer, routing, argument validation and the JSON shapes, not the node behind it. The routes
+nodetool's status/info/ring/tablestats use are in test_node_routes.py.
 """
 
 from __future__ import annotations
@@ -9,147 +10,13 @@ import asyncio
 import http.client
 import json
 import socket
-import threading
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Coroutine, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import pytest
 
-from scylla_py.rest import (
-    CompactionSummary,
-    KeyspaceKind,
-    NodeAdmin,
-    RestServer,
-    UnknownTable,
-    start_rest_server,
-)
-
-T = TypeVar("T")
-
-HOST_ID = uuid.UUID("c1906b2b-ce0c-4890-a9d4-8c360f111ad0")
-SCHEMA_VERSION = uuid.UUID("34259144-0f3f-305f-a777-2811e30e17b3")
-
-
-@dataclass
-class InMemoryAdmin:
-    """A NodeAdmin over plain data; records the operations it was asked to run."""
-
-    schema: dict[str, list[str]] = field(default_factory=lambda: {
-        "system": ["local", "peers"], "system_schema": ["tables"], "ks": ["t1", "t2"], "other": ["x"]})
-    calls: list[tuple[object, ...]] = field(default_factory=list)
-    mode: str = "NORMAL"
-    fail_with: BaseException | None = None
-    drain_started: asyncio.Event | None = None
-
-    def host_id(self) -> uuid.UUID:
-        return HOST_ID
-
-    def release_version(self) -> str:
-        return "3.0.8"
-
-    def scylla_release_version(self) -> str:
-        return "6.0.0"
-
-    def schema_version(self) -> uuid.UUID:
-        return SCHEMA_VERSION
-
-    def operation_mode(self) -> str:
-        return self.mode
-
-    def keyspaces(self, kind: KeyspaceKind) -> list[str]:
-        names = list(self.schema)
-        if kind is KeyspaceKind.ALL:
-            return names
-        if kind is KeyspaceKind.USER:
-            return [n for n in names if not n.startswith("system")]
-        return [n for n in names if n != "system"]
-
-    def tables(self) -> list[tuple[str, str]]:
-        return [(ks, t) for ks, ts in self.schema.items() for t in ts]
-
-    def host_ids(self) -> list[tuple[str, uuid.UUID]]:
-        return [("127.0.0.1", HOST_ID)]
-
-    def live_endpoints(self) -> list[str]:
-        return ["127.0.0.1"]
-
-    def down_endpoints(self) -> list[str]:
-        return ["127.0.0.2"]
-
-    def token_endpoints(self, keyspace: str | None, table: str | None) -> list[tuple[int, str]]:
-        self.calls.append(("tokens", keyspace, table))
-        return [(-(2**63) + 1, "127.0.0.1"), (2**63 - 1, "127.0.0.2")]
-
-    async def flush(self, keyspace: str | None, tables: Sequence[str] | None) -> None:
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.calls.append(("flush", keyspace, None if tables is None else tuple(tables)))
-
-    async def compact(self, keyspace: str | None, tables: Sequence[str] | None, flush_memtables: bool) -> None:
-        self.calls.append(("compact", keyspace, None if tables is None else tuple(tables), flush_memtables))
-
-    def compactions(self) -> list[CompactionSummary]:
-        return [CompactionSummary(HOST_ID, "ks", "t1", "COMPACTION", 10, 100)]
-
-    def pending_compactions(self) -> int:
-        return 3
-
-    async def drain(self) -> None:
-        self.mode = "DRAINING"
-        if self.drain_started is not None:
-            self.drain_started.set()
-        await asyncio.sleep(0.05)
-        self.calls.append(("drain",))
-        self.mode = "DRAINED"
-
-
-def _typecheck(admin: InMemoryAdmin) -> NodeAdmin:
-    return admin  # mypy proves InMemoryAdmin satisfies the protocol
-
-
-class Node:
-    """A REST server on its own event-loop thread, so tests can use blocking HTTP clients."""
-
-    def __init__(self, admin: InMemoryAdmin, idle_timeout_s: float = 60.0) -> None:
-        self.admin = admin
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server: RestServer = self.run(start_rest_server("127.0.0.1", 0, _typecheck(admin),
-                                                             idle_timeout_s=idle_timeout_s))
-        self.port = self.server.port
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
-
-    def stop(self) -> None:
-        self.run(self.server.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, object, http.client.HTTPResponse]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            raw = response.read()
-            return response.status, (json.loads(raw) if raw else None), response
-        finally:
-            conn.close()
-
-
-@pytest.fixture
-def node() -> Iterator[Node]:
-    n = Node(InMemoryAdmin())
-    yield n
-    n.stop()
-
+from scylla_py.rest import UnknownTable
+from tests.scylla_py.rest.fakes import HOST_ID, OTHER_HOST_ID, SCHEMA_VERSION, InMemoryAdmin, Node
 
 # -- storage_service reads --------------------------------------------------------------------
 
@@ -160,7 +27,8 @@ def test_local_host_id(node: Node) -> None:
 
 def test_host_id_map_is_a_mapper_list(node: Node) -> None:
     status, body, _ = node.request("GET", "/storage_service/host_id")
-    assert status == 200 and body == [{"key": "127.0.0.1", "value": str(HOST_ID)}]
+    assert status == 200 and body == [{"key": "127.0.0.1", "value": str(HOST_ID)},
+                                      {"key": "127.0.0.2", "value": str(OTHER_HOST_ID)}]
 
 
 @pytest.mark.parametrize(("path", "expected"), [
@@ -203,7 +71,8 @@ def test_column_family_names(node: Node) -> None:
 def test_tokens_endpoint_ring_and_tablets(node: Node) -> None:
     status, body, _ = node.request("GET", "/storage_service/tokens_endpoint")
     assert status == 200
-    assert body == [{"key": str(-(2**63) + 1), "value": "127.0.0.1"}, {"key": str(2**63 - 1), "value": "127.0.0.2"}]
+    assert body == [{"key": str(-(2**63) + 1), "value": "127.0.0.1"}, {"key": "0", "value": "127.0.0.1"},
+                    {"key": str(2**63 - 1), "value": "127.0.0.2"}]
     assert node.request("GET", "/storage_service/tokens_endpoint?keyspace=ks&cf=t1")[0] == 200
     assert node.admin.calls[-1] == ("tokens", "ks", "t1")
     assert node.request("GET", "/storage_service/tokens_endpoint?keyspace=ks")[0] == 400
