@@ -93,7 +93,9 @@ def _install_uvloop() -> None:
         logging.getLogger(__name__).warning("uvloop not available; using the default event loop")
 
 
+from .nodetool import nodetool  # noqa: E402
 
+main.add_command(nodetool)
 
 from .stress import stress  # noqa: E402
 
