@@ -316,3 +316,21 @@ def test_metrics_cover_every_shard(server: ServerProcess, session: Session) -> N
     assert set(served) == {str(s) for s in range(SHARDS)}
     assert sum(served.values()) > 0
     assert set(_metric(server, "scylla_storage_proxy_replica_cross_shard_ops")) == {str(s) for s in range(SHARDS)}
+
+
+def test_tablet_aware_scylla_driver_needs_no_forwarding_after_warm_up(server: ServerProcess) -> None:
+    """The issue's routing target: >= 95% of requests served without a hop between shards. The
+    driver learns tablets from the routing payloads during warm-up; after that the per-shard
+    forward counters must stay (almost) flat."""
+    import json
+    import subprocess
+
+    from tests.harness import SCYLLA_VENV_PYTHON
+
+    script = Path(__file__).parent / "scripts" / "tablet_routing_check.py"
+    proc = subprocess.run([str(SCYLLA_VENV_PYTHON), str(script), server.host, str(server.cql_port),
+                           str(server.prometheus_port), "300"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["shards_seen_by_driver"] == [SHARDS]
+    assert result["forwards"] <= 0.05 * result["requests"], result
