@@ -397,6 +397,7 @@ async def run_shard(shard: int, shard_count: int, channel: socket.socket) -> Non
         # The supervisor decides when shards stop (a terminal's Ctrl-C reaches the whole group).
         loop.add_signal_handler(sig, lambda: None)
     tasks: set[asyncio.Task[None]] = set()
+    failed: list[int] = []
 
     def spawn(coro: Any) -> None:
         task = loop.create_task(coro)
@@ -408,7 +409,12 @@ async def run_shard(shard: int, shard_count: int, channel: socket.socket) -> Non
         control.send(channel, ["drained"])
 
     async def stop() -> None:
-        await node.stop()
+        try:
+            await node.stop()
+        except Exception:
+            # Still exit: a shard that cannot flush must not hang the node's shutdown.
+            log.exception("shard %d failed while stopping", shard)
+            failed.append(shard)
         with contextlib.suppress(OSError):  # the supervisor may be gone already
             control.send(channel, ["stopped"])
         done.set()
@@ -434,3 +440,5 @@ async def run_shard(shard: int, shard_count: int, channel: socket.socket) -> Non
     control.send(channel, ["ready"])
     await done.wait()
     reader.close()
+    if failed:
+        raise SystemExit(1)

@@ -280,6 +280,7 @@ class QueryProcessor:
         plan = p.plan
         if isinstance(plan, SelectPlan):
             t0 = perf_counter_ns()
+            hops = self._proxy.cross_shard_ops
             try:
                 resp: Response = await self._select(p, plan, bind, params, from_prepared)
             except Unavailable:
@@ -287,13 +288,15 @@ class QueryProcessor:
                 raise
             finally:
                 self._metrics.read_latency.observe((perf_counter_ns() - t0) / 1000)
-            if from_prepared and plan.restrictions.has_partition_keys:
+            # A routing hint only when this request had to hop: on the replica shard it is not due.
+            if from_prepared and self._proxy.cross_shard_ops != hops and plan.restrictions.has_partition_keys:
                 keys = plan.restrictions.partition_keys(bind)
                 if len(keys) == 1:
                     return self._with_routing_hint(resp, plan.table, keys[0])
             return resp
         if isinstance(plan, ModificationPlan):
             t0 = perf_counter_ns()
+            hops = self._proxy.cross_shard_ops
             try:
                 resp = await self._modify(plan, bind, params.timestamp)
             except Unavailable:
@@ -301,7 +304,7 @@ class QueryProcessor:
                 raise
             finally:
                 self._metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
-            if from_prepared:
+            if from_prepared and self._proxy.cross_shard_ops != hops:
                 keys = plan.partition_keys(bind)
                 if len(keys) == 1:
                     return self._with_routing_hint(resp, plan.table, keys[0])

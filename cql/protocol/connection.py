@@ -70,6 +70,8 @@ from cql.protocol.responses import (
     Event,
     Ready,
     Response,
+    ResultRows,
+    ResultVoid,
 )
 from cql.protocol.tablets import TABLETS_ROUTING_V1_KEY
 from cql.protocol.wire import (
@@ -425,13 +427,21 @@ class ServerConnection:
         response the state forbids (READY outside STARTUP/REGISTER...), ValueError for values the
         protocol cannot carry (never struct.error). A failed send changes no state.
         """
-        if isinstance(response, CQLError):
-            response = ErrorResponse(response)
-        if isinstance(response, Event):
-            stream = -1
+        # Hot path: the results of QUERY/EXECUTE need no state checks, and `type() is` is much
+        # cheaper than isinstance() against the ABC-derived response classes.
+        rtype = type(response)
+        plain_result = rtype is ResultVoid or rtype is ResultRows
+        if not plain_result:
+            if isinstance(response, CQLError):
+                response = ErrorResponse(response)
+            if isinstance(response, Event):
+                stream = -1
+            elif not 0 <= stream <= 0x7FFF:
+                raise ValueError(f"stream id {stream} out of range for a response")
+            self._check_send(response, stream)
         elif not 0 <= stream <= 0x7FFF:
             raise ValueError(f"stream id {stream} out of range for a response")
-        self._check_send(response, stream)
+        assert not isinstance(response, CQLError)
 
         ctx = self._ctx
         version = ctx.version
@@ -451,7 +461,8 @@ class ServerConnection:
             HEADER.pack_into(buf, 0, RESPONSE_BIT | version, flags, stream, opcode,
                              len(buf) - HEADER_SIZE)
             out = bytes(buf)
-        self._after_send(response, stream)
+        if not plain_result:
+            self._after_send(response, stream)
         return out
 
     def _encode(self, response: Response, ctx: EncodeContext) -> tuple[int, bytearray]:

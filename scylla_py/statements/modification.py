@@ -17,6 +17,7 @@ element removal) read it through the context; the caller serializes them per par
 
 from __future__ import annotations
 
+import functools
 import struct
 import uuid
 from collections.abc import Awaitable, Callable
@@ -90,6 +91,14 @@ class Operation:
             return True
         return kind_of(t) == "list" and self.kind in ("set_element", "delete_element", "remove")
 
+    @property
+    def is_plain_set(self) -> bool:
+        """`col = value` on a regular single-cell column: one cell, no read, no per-type work (the
+        write hot path takes it without the general `_apply`)."""
+        t = self.column.type
+        return (self.kind == "set" and not t.is_multicell and not t.is_counter
+                and self.column.kind is not ColumnKind.STATIC and self.value is not None)
+
 
 @dataclass
 class ModificationPlan:
@@ -118,9 +127,16 @@ class ModificationPlan:
     def is_counter(self) -> bool:
         return self.table.is_counter
 
-    @property
+    @functools.cached_property
     def needs_read(self) -> bool:
         return any(op.needs_read for op in self.operations)
+
+    @functools.cached_property
+    def _plain_sets(self) -> list[tuple[str, ValueGetter]] | None:
+        """(column, value getter) of every operation when all are plain sets, else None."""
+        if all(op.is_plain_set for op in self.operations):
+            return [(op.column.name, op.value) for op in self.operations if op.value is not None]
+        return None
 
     def timestamp_of(self, bind: BindValues, default_us: int) -> int:
         if self.timestamp is None:
@@ -207,6 +223,19 @@ class ModificationPlan:
         else:
             marker = None
         static_row: Row | None = None
+        plain = self._plain_sets
+        if plain is not None:
+            for ck in cks:
+                cells: dict[tuple[str, bytes], Cell] = {}
+                for name, getter in plain:
+                    v = getter(bind)
+                    if v is UNSET:
+                        continue
+                    assert v is None or isinstance(v, bytes)
+                    cells[(name, b"")] = Cell(ts, v, ttl, expiry) if v is not None else Cell(ts, None, 0, ctx.now_s)
+                if marker is not None or cells:
+                    m.rows[ck] = Row(marker, None, cells)
+            return
         for ck in cks:
             row = Row(marker=marker)
             for op in self.operations:
