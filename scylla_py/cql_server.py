@@ -69,6 +69,7 @@ class CQLConnection(asyncio.Protocol):
         # with many streams in flight that is most of the per-request transport cost.
         self._pending: list[bytes] = []
         self._flush_scheduled = False
+        self._input_closed = False  # the client half-closed: no more requests will come
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -92,7 +93,9 @@ class CQLConnection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         self._codec.receive_data(b"")
         self._drain_events()
-        return None
+        # The client shut down its sending side (TCP half-close); keep ours open until every
+        # request it sent before has been answered (`_close_when_answered`).
+        return True
 
     # --- request handling ---------------------------------------------------------------------
 
@@ -113,7 +116,7 @@ class CQLConnection(asyncio.Protocol):
             if event is NEED_DATA:
                 return
             if isinstance(event, ConnectionClosed):
-                self._close()
+                self._close_when_answered()
                 return
             self._dispatch(event)
 
@@ -145,7 +148,7 @@ class CQLConnection(asyncio.Protocol):
         else:
             task = asyncio.get_running_loop().create_task(self._run(req))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._task_done)
 
     async def _run(self, req: Request) -> None:
         server = self._server
@@ -179,6 +182,17 @@ class CQLConnection(asyncio.Protocol):
         except (ValueError, OverflowError) as e:
             log.exception("bug: response could not be encoded")
             self._write(self._codec.send(ServerError(f"Response could not be encoded: {e}"), req.stream))
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._input_closed and not self._tasks:
+            self._close()
+
+    def _close_when_answered(self) -> None:
+        """No more requests will come: close once the ones in flight are answered."""
+        self._input_closed = True
+        if not self._tasks:
+            self._close()
 
     def _write(self, data: bytes) -> None:
         if self._transport is None or self._closing:

@@ -18,7 +18,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import pytest
 from cassandra.cluster import Cluster, Session
 from cassandra.io.asyncioreactor import AsyncioConnection
 
@@ -326,10 +325,6 @@ def test_hundreds_of_pipelined_connections(server: ServerProcess, session: Sessi
           f"driver answered {figures.driver_answers_during_pipeline} queries during the pipeline")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "scylla_py/cql_server.py closes the transport as soon as the client's EOF is read "
-    "(CQLConnection._drain_events -> _close, and eof_received returning None), so requests still "
-    "in flight, here the fsync-bound write, are never answered. ScyllaDB answers them first."))
 def test_half_closed_connections_still_get_every_answer(server: ServerProcess, session: Session) -> None:
     """A client may shut down its sending side and keep reading (TCP half-close): every request it
     sent before must still be answered, and only then may the server close. 50 connections each
