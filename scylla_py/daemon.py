@@ -289,6 +289,9 @@ class Node:
         async def compact(table_id: bytes | None) -> None:
             await engine.compact(uuid.UUID(bytes=table_id) if table_id is not None else None)
 
+        async def drain(_: Any) -> None:
+            await self.drain()
+
         async def metrics_snapshot(_: Any) -> dict[str, object]:
             return self.metrics_snapshot()
 
@@ -300,7 +303,7 @@ class Node:
 
         handlers.update(
             metadata_push=metadata_push, metadata_pull=metadata_pull, flush=flush, compact=compact,
-            engine_stats=engine_stats, table_stats=table_stats, metrics_snapshot=metrics_snapshot,
+            engine_stats=engine_stats, table_stats=table_stats, metrics_snapshot=metrics_snapshot, drain=drain,
             metadata_statement=self.processor.metadata_statement,
             modify_at_owner=self.processor.modify_at_owner,
         )
@@ -312,6 +315,13 @@ class Node:
         assert self.engine is not None
         await self.engine.flush(table_id)
         await self.peers.call_all("flush", table_id.bytes if table_id is not None else None)
+
+    async def drain_all_shards(self) -> None:
+        """`nodetool drain`: every shard stops serving clients (in-flight requests finish, client
+        connections close, new ones are refused), then every memtable is flushed."""
+        await self.peers.call_all("drain", None, skip_unavailable=True)
+        await self.drain()
+        await self.flush_all_shards(None)
 
     async def compact_all_shards(self, table_id: uuid.UUID | None) -> None:
         assert self.engine is not None

@@ -134,7 +134,7 @@ class LocalNodeAdmin:
 
     async def drain(self) -> None:
         self._mode = "DRAINING"
-        await self._node.flush_all_shards(None)
+        await self._node.drain_all_shards()
         self._mode = "DRAINED"
 
     # -- node facts --------------------------------------------------------------------------

@@ -244,3 +244,20 @@ def test_drain(node_factory: Callable[..., ServerProcess]) -> None:
         f"print(json.load(urllib.request.urlopen('http://{node.host}:{node.api_port}/storage_service/operation_mode')))")],
         capture_output=True, text=True, timeout=30)
     assert proc.stdout.strip() == "DRAINED", proc.stderr
+
+
+def test_drain_stops_client_traffic_on_every_shard(node_factory: Callable[..., ServerProcess]) -> None:
+    import socket
+
+    node = node_factory("--smp", "2")
+    assert ok(node, "drain") == ""
+    # The node still accepts TCP (the supervisor listens) but no shard serves CQL any more: each
+    # connection is closed without an answer, whichever shard it lands on.
+    for _ in range(4):
+        with socket.create_connection((node.host, node.cql_port), timeout=10) as s:
+            s.sendall(bytes.fromhex("0400000005" + "00000000"))  # OPTIONS, v4, stream 0
+            try:
+                answer = s.recv(100)
+            except ConnectionResetError:  # closed with our request unread: refused all the same
+                answer = b""
+            assert answer == b""
