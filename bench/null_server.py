@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sys
+import uuid
 from typing import cast
 
 import uvloop
@@ -29,7 +30,7 @@ from cql.protocol import (
 )
 from cql.protocol.responses import Ready, ResultPrepared, ResultRows, ResultVoid, Supported
 from cql.protocol_types import ColumnSpec
-from cql.types import INT, TEXT
+from cql.types import BLOB, INT, TEXT, UUID
 
 _SUPPORTED = {"CQL_VERSION": ["3.3.1"], "COMPRESSION": ["lz4"]}
 _LOCAL = [ColumnSpec("system", "local", n, TEXT.protocol_option) for n in
@@ -37,6 +38,21 @@ _LOCAL = [ColumnSpec("system", "local", n, TEXT.protocol_option) for n in
 _LOCAL_ROW = [b"local", b"Null Cluster", b"datacenter1", b"rack1", b"3.0.8",
               b"org.apache.cassandra.dht.Murmur3Partitioner"]
 _KV = [ColumnSpec("ks", "t", "k", INT.protocol_option), ColumnSpec("ks", "t", "v", TEXT.protocol_option)]
+_HOST = [ColumnSpec("system", "local", "host_id", UUID.protocol_option)]
+_HOST_ID = uuid.UUID(int=1).bytes
+
+
+def _shape(query: str) -> tuple[list[ColumnSpec], list[ColumnSpec] | None]:
+    """Bind and result columns for a prepared statement: the old (k int, v text) pair for the
+    driver benchmark's statements, blobs for the stress tool's `key blob, "C0" blob, ...` table."""
+    q = query.strip()
+    if "standard1" not in q:
+        return _KV, (_KV if q.lower().startswith("select") else None)
+    binds = [ColumnSpec("ks", "t", f"b{i}", BLOB.protocol_option) for i in range(q.count("?"))]
+    if not q.lower().startswith("select"):
+        return binds, None
+    names = q[len("select"):q.lower().index(" from ")].split(",")
+    return binds, [ColumnSpec("ks", "t", n.strip().strip('"'), BLOB.protocol_option) for n in names]
 
 
 class NullProtocol(asyncio.Protocol):
@@ -61,17 +77,23 @@ class NullProtocol(asyncio.Protocol):
                 out.append(codec.send(Ready(), ev.stream))
             elif isinstance(ev, Query):
                 q = ev.query.lower()
-                rows = [_LOCAL_ROW] if "system.local" in q else []
-                out.append(codec.send(ResultRows(_LOCAL, rows), ev.stream))
+                if "host_id from system.local" in q:
+                    out.append(codec.send(ResultRows(_HOST, [[_HOST_ID]]), ev.stream))
+                else:
+                    rows = [_LOCAL_ROW] if "system.local" in q else []
+                    out.append(codec.send(ResultRows(_LOCAL, rows), ev.stream))
             elif isinstance(ev, Prepare):
                 pid = hashlib.md5(ev.query.encode()).digest()
-                is_select = ev.query.lstrip().lower().startswith("select")
-                self.prepared[pid] = is_select
-                out.append(codec.send(ResultPrepared(pid, _KV, [0], _KV if is_select else None), ev.stream))
+                binds, results = _shape(ev.query)
+                self.prepared[pid] = results
+                out.append(codec.send(ResultPrepared(pid, binds, [0] if binds else [], results), ev.stream))
             elif isinstance(ev, Execute):
-                if self.prepared.get(ev.query_id):
-                    out.append(codec.send(ResultRows(_KV, [[ev.params.values[0], b"value"]],
-                                                     no_metadata=ev.params.skip_metadata), ev.stream))
+                results = self.prepared.get(ev.query_id)
+                if results:
+                    # A read: one row whose cells echo the key (the stress tool only counts rows).
+                    row = [ev.params.values[0] if ev.params.values else b""] * len(results)
+                    out.append(codec.send(ResultRows(results, [row], no_metadata=ev.params.skip_metadata),
+                                          ev.stream))
                 else:
                     out.append(codec.send(ResultVoid(), ev.stream))
         if out:
