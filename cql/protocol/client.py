@@ -47,7 +47,7 @@ import ipaddress
 import struct
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, NoReturn
 
 from cql import errors
@@ -160,6 +160,14 @@ class PreparedStatement:
     bind_columns: tuple[ColumnSpec, ...]
     pk_indexes: tuple[int, ...]
     result_columns: tuple[ColumnSpec, ...] | None
+    # Header placeholder and [short bytes] id: the constant start of every EXECUTE of it.
+    execute_prefix: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.statement_id) > 0xFFFF:
+            raise ValueError("statement id longer than a [short bytes]")
+        prefix = bytes(HEADER_SIZE) + SHORT.pack(len(self.statement_id)) + self.statement_id
+        object.__setattr__(self, "execute_prefix", prefix)
 
     @classmethod
     def from_result(cls, query: str, result: ResultPrepared) -> PreparedStatement:
@@ -343,6 +351,10 @@ _SERIAL_CONSISTENCY: Final = 0x10
 _DEFAULT_TIMESTAMP: Final = 0x20
 
 _CONSISTENCY_AND_FLAGS: Final = struct.Struct(">HB")
+_unpack_header: Final = HEADER.unpack_from
+_pack_header_into: Final = HEADER.pack_into
+_new_received: Final = tuple.__new__  # Received(stream, response) without NamedTuple.__new__'s cost
+_COMPACT_THRESHOLD_BYTES: Final = 64 * 1024
 _SMALL_LENGTHS: Final = tuple(INT.pack(n) for n in range(1024))
 _FREE: Final = -1  # `_pending` marker of a stream id that is not in flight
 
@@ -382,8 +394,11 @@ class ClientConnection:
         if max_frame_size_bytes <= 0:
             raise ValueError("max_frame_size_bytes must be positive")
         self._version = version
+        self._response_version = RESPONSE_BIT | version
         self.max_frame_size_bytes = max_frame_size_bytes
-        self._buf = bytearray()
+        # Unparsed input from `_pos` on. Usually the `bytes` chunk the transport handed us (no
+        # copy); a bytearray only while a frame spans chunks.
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._eof = False
         self._closed = False
@@ -520,15 +535,47 @@ class ClientConnection:
             skip_metadata = result_columns is not None
         elif skip_metadata and result_columns is None:
             raise ValueError("skip_metadata needs a statement whose result metadata is known")
-        if custom_payload or tracing:
-            buf, frame_flags = self._prefix(custom_payload, tracing)
+        if (custom_payload or tracing or page_size is not None or paging_state is not None
+                or serial_consistency is not None or timestamp is not None or self._compression):
+            if custom_payload or tracing:
+                buf, frame_flags = self._prefix(custom_payload, tracing)
+            else:
+                buf, frame_flags = bytearray(HEADER_SIZE), 0
+            buf += statement.execute_prefix[HEADER_SIZE:]
+            self._write_parameters(buf, consistency, _SKIP_METADATA if skip_metadata else 0, values,
+                                   page_size, paging_state, serial_consistency, timestamp)
+            stream, frame = self._frame(Opcode.EXECUTE, buf, frame_flags)
         else:
-            buf, frame_flags = bytearray(HEADER_SIZE), 0
-        buf += SHORT.pack(len(statement.statement_id))
-        buf += statement.statement_id
-        self._write_parameters(buf, consistency, _SKIP_METADATA if skip_metadata else 0, values,
-                               page_size, paging_state, serial_consistency, timestamp)
-        stream, frame = self._frame(Opcode.EXECUTE, buf, frame_flags)
+            # The load generator's path: no optional parameters, no compression, values inline.
+            free = self._free
+            if not free:
+                raise StreamsExhausted(f"all {len(self._pending)} stream ids are in flight")
+            buf = bytearray(statement.execute_prefix)
+            if values:
+                buf += _CONSISTENCY_AND_FLAGS.pack(consistency, (_VALUES | _SKIP_METADATA) if skip_metadata
+                                                   else _VALUES)
+                buf += SHORT.pack(len(values))
+                small = _SMALL_LENGTHS
+                for value in values:
+                    if value is None:
+                        buf += NULL_VALUE
+                    elif value is UNSET:
+                        if self._version < 4:
+                            raise ValueError("unset values need protocol v4")
+                        buf += UNSET_VALUE
+                    else:
+                        n = len(value)
+                        buf += small[n] if n < 1024 else INT.pack(n)
+                        buf += value
+            else:
+                buf += _CONSISTENCY_AND_FLAGS.pack(consistency, _SKIP_METADATA if skip_metadata else 0)
+            body_len = len(buf) - HEADER_SIZE
+            if body_len > self.max_frame_size_bytes:
+                raise ValueError(f"request body of {body_len} bytes exceeds the frame limit")
+            stream = free.pop()
+            _pack_header_into(buf, 0, self._version, 0, stream, Opcode.EXECUTE, body_len)
+            self._pending[stream] = Opcode.EXECUTE
+            frame = bytes(buf)
         if skip_metadata:
             self._skipped_columns[stream] = result_columns
         return stream, frame
@@ -615,11 +662,6 @@ class ClientConnection:
         self._pending[stream] = opcode
         return stream, frame
 
-    def _release(self, stream: int) -> None:
-        self._pending[stream] = _FREE
-        self._skipped_columns[stream] = None
-        self._free.append(stream)
-
     # --- responses -----------------------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
@@ -631,68 +673,84 @@ class ClientConnection:
         if not data:
             self._eof = True
             return
-        self._buf += data
+        if self._pos >= len(self._buf):
+            self._buf = data if isinstance(data, bytes) else bytes(data)
+            self._pos = 0
+        elif isinstance(self._buf, bytearray):
+            self._buf += data
+        else:
+            self._buf = bytearray(memoryview(self._buf)[self._pos :]) + data
+            self._pos = 0
 
     def next_response(self) -> Received | NeedData | ConnectionClosed:
         """The next decoded response, `NEED_DATA`, or `ConnectionClosed` after EOF.
 
-        Raises ServerProtocolError only; see the module docstring.
+        Raises ServerProtocolError only; see the module docstring. Hot path.
         """
         if self._fatal is not None:
             raise ServerProtocolError(self._fatal.message, self._fatal.stream, fatal=True)
         buf = self._buf
         pos = self._pos
-        avail = len(buf) - pos
-        if avail < HEADER_SIZE:
-            return self._starved(avail)
-        version, flags, stream, opcode, length = HEADER.unpack_from(buf, pos)
+        size = len(buf)
+        if size - pos < HEADER_SIZE:
+            return self._starved(size - pos)
+        version, flags, stream, opcode, length = _unpack_header(buf, pos)
         if not version & RESPONSE_BIT:
             self._fail(f"Frame without the response direction bit (version byte 0x{version:02x})", None)
         if length < 0 or length > self.max_frame_size_bytes:
             self._fail(f"Response frame body length {length} out of bounds", stream)
-        end = pos + HEADER_SIZE + length
-        if len(buf) < end:
-            return self._starved(avail)
-        with memoryview(buf) as view:
-            body = bytes(view[pos + HEADER_SIZE : end])
-        self._pos = end
-        if end >= len(buf):
-            buf.clear()
+        start = pos + HEADER_SIZE
+        end = start + length
+        if size < end:
+            return self._starved(size - pos)
+        body = buf[start:end]
+        if end == size:
+            self._buf = b""
             self._pos = 0
-        elif end >= 65536:
+        elif end >= _COMPACT_THRESHOLD_BYTES and isinstance(buf, bytearray):
             del buf[:end]
             self._pos = 0
-
-        if stream < 0:
-            if opcode != Opcode.EVENT:
-                raise ServerProtocolError(f"Opcode 0x{opcode:02x} on negative stream {stream}", stream)
-            skipped: tuple[ColumnSpec, ...] | None = None
         else:
-            request = self._pending[stream] if stream < len(self._pending) else _FREE
+            self._pos = end
+
+        skipped: tuple[ColumnSpec, ...] | None = None
+        if stream >= 0:
+            pending = self._pending
+            request = pending[stream] if stream < len(pending) else _FREE
             if request == _FREE:
                 raise ServerProtocolError(f"Response on stream {stream}, which is not in flight", stream)
+            pending[stream] = _FREE
+            self._free.append(stream)
             skipped = self._skipped_columns[stream]
-            self._release(stream)
+            if skipped is not None:
+                self._skipped_columns[stream] = None
             if opcode not in _ANSWERS[request]:
                 raise ServerProtocolError(
                     f"{_opcode_name(opcode)} cannot answer {Opcode(request).name}", stream)
-        if (version & 0x7F) != self._version and opcode != Opcode.ERROR:
+        elif opcode != Opcode.EVENT:
+            raise ServerProtocolError(f"Opcode 0x{opcode:02x} on negative stream {stream}", stream)
+        if version != self._response_version and opcode != Opcode.ERROR:
             # An ERROR may come in another version: the server refusing ours (section 2.1).
             raise ServerProtocolError(
                 f"Response version {version & 0x7F} on a v{self._version} connection", stream)
-        try:
-            if flags & FLAG_COMPRESSED:
-                if self._compression is None:
-                    raise ClientProtocolError("Compressed response but no compression was negotiated")
-                body = lz4_decompress(body, self.max_frame_size_bytes)
-            response = self._decode(opcode, flags, body, skipped)
-        except ClientProtocolError as exc:
-            raise ServerProtocolError(f"Malformed {_opcode_name(opcode)}: {exc.message}", stream) from exc
-        except (struct.error, ValueError) as exc:
-            raise ServerProtocolError(f"Malformed {_opcode_name(opcode)}: {exc}", stream) from exc
-        if stream >= 0 and self._state is not ConnectionState.READY:
-            self._after_handshake_response(stream, response)
-        return Received(stream, response)
+        if opcode == Opcode.RESULT and not flags and body == _VOID_BODY:
+            response: Response = _VOID  # the write hot path: nothing to decode, nothing to allocate
+        else:
+            if isinstance(body, bytearray):
+                body = bytes(body)
+            try:
+                if flags & FLAG_COMPRESSED:
+                    if self._compression is None:
+                        raise ClientProtocolError("Compressed response but no compression was negotiated")
+                    body = lz4_decompress(body, self.max_frame_size_bytes)
+                response = self._decode(opcode, flags, body, skipped)
+            except ClientProtocolError as exc:
+                raise ServerProtocolError(f"Malformed {_opcode_name(opcode)}: {exc.message}", stream) from exc
+            except (struct.error, ValueError) as exc:
+                raise ServerProtocolError(f"Malformed {_opcode_name(opcode)}: {exc}", stream) from exc
+            if stream >= 0 and self._state is not ConnectionState.READY:
+                self._after_handshake_response(stream, response)
+        return _new_received(Received, (stream, response))
 
     def _starved(self, avail: int) -> NeedData | ConnectionClosed:
         if self._eof:
@@ -722,8 +780,6 @@ class ClientConnection:
 
     def _decode(self, opcode: int, flags: int, body: bytes,
                 skipped: tuple[ColumnSpec, ...] | None) -> Response:
-        if opcode == Opcode.RESULT and not flags and body == _VOID_BODY:
-            return _VOID  # the write hot path: no prefix, no allocation
         reader = BodyReader(body)
         extra: dict[str, Any] = {}
         if flags & FLAG_TRACING:

@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, cast
 
-from cql.protocol import NEED_DATA, ConnectionClosed, Consistency, ErrorResponse, Response, Supported
+from cql.protocol import Consistency, ErrorResponse, Response, Supported
 from cql.protocol.client import (
     MAX_STREAMS,
     TABLETS_ROUTING_V1,
     ClientConnection,
     PreparedStatement,
+    Received,
     ServerProtocolError,
     ShardingInfo,
     sasl_plain_token,
@@ -96,8 +97,8 @@ class CQLConnection(asyncio.Protocol):
                     if exc.stream is not None and exc.stream >= 0:
                         self._complete(exc.stream, exc, now)
                     continue
-                if item is NEED_DATA or isinstance(item, ConnectionClosed):
-                    break
+                if item.__class__ is not Received:
+                    break  # NEED_DATA, or ConnectionClosed (connection_lost follows)
                 stream = item.stream
                 if stream < 0:
                     continue  # an EVENT: never registered for, nothing to do
