@@ -91,7 +91,8 @@ class NullProtocol(asyncio.Protocol):
                 results = self.prepared.get(ev.query_id)
                 if results:
                     # A read: one row whose cells echo the key (the stress tool only counts rows).
-                    row = [ev.params.values[0] if ev.params.values else b""] * len(results)
+                    key = ev.params.values[0] if ev.params.values else b""
+                    row = [key, b"value"] if results is _KV else [key] * len(results)
                     out.append(codec.send(ResultRows(results, [row], no_metadata=ev.params.skip_metadata),
                                           ev.stream))
                 else:

@@ -247,12 +247,21 @@ class Node:
             self.cql.broadcast_schema_change(change)
         return True
 
-    async def _pull_metadata(self) -> None:
-        try:
-            encoded = await self.peers.call(0, "metadata_pull", None)
-        except ShardUnavailable as e:
-            log.warning("starting with the metadata snapshot on disk: %s", e)
-            return
+    async def _pull_metadata(self, timeout_s: float = 60.0) -> None:
+        """Adopt shard 0's current metadata; wait for shard 0 to answer (it may be starting too),
+        but not forever: a shard restarting while shard 0 is down serves with the snapshot."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        delay = 0.05
+        while True:
+            try:
+                encoded = await self.peers.call(0, "metadata_pull", None)
+                break
+            except ShardUnavailable as e:
+                if asyncio.get_running_loop().time() > deadline:
+                    log.warning("starting with the metadata snapshot on disk: %s", e)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
         await self._install_pushed(encoded, None)
 
     async def _apply_storage_changes(self, old: Metadata, new: Metadata) -> None:

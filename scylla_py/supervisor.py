@@ -3,7 +3,8 @@ places client connections on shards.
 
 Owns:
 - the node's work directory set-up (identity file, the shard count it is laid out for);
-- shard process lifecycle: start shard 0 (the metadata owner) first, then the others; restart a
+- shard process lifecycle: start every shard (the others wait for shard 0, the metadata owner,
+  to answer before they report ready); restart a
   shard that dies (its commitlog is replayed when it starts again), with a growing back-off if it
   keeps dying; on SIGTERM/SIGINT stop accepting, ask every shard to drain (finish in-flight
   requests), then to stop (flush, close), and exit 0;
@@ -167,12 +168,11 @@ class Supervisor:
 
     async def start(self) -> None:
         self.prepare_workdir()
-        first = self.shards[0]
-        await first.spawn()
-        await self._wait_ready([first])
-        for s in self.shards[1:]:
+        # All shards start at once (start-up is mostly imports and commitlog replay); shards other
+        # than 0 pull the current metadata from shard 0 once it answers.
+        for s in self.shards:
             await s.spawn()
-        await self._wait_ready(self.shards[1:])
+        await self._wait_ready(self.shards)
         self._watchers = [asyncio.get_running_loop().create_task(s.watch()) for s in self.shards]
         cfg = self.config
         self._listen(cfg.rpc_address, cfg.native_transport_port, shard_aware=False)
