@@ -58,7 +58,7 @@ def _shape(query: str) -> tuple[list[ColumnSpec], list[ColumnSpec] | None]:
 class NullProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.codec = ServerConnection(256 << 20, _SUPPORTED)
-        self.prepared: dict[bytes, bool] = {}
+        self.prepared: dict[bytes, list[ColumnSpec] | None] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -91,7 +91,8 @@ class NullProtocol(asyncio.Protocol):
                 results = self.prepared.get(ev.query_id)
                 if results:
                     # A read: one row whose cells echo the key (the stress tool only counts rows).
-                    key = ev.params.values[0] if ev.params.values else b""
+                    first = ev.params.values[0] if ev.params.values else b""
+                    key = first if isinstance(first, bytes) else b""
                     row = [key, b"value"] if results is _KV else [key] * len(results)
                     out.append(codec.send(ResultRows(results, [row], no_metadata=ev.params.skip_metadata),
                                           ev.stream))
