@@ -11,9 +11,10 @@ w of P taking w, w+P, w+2P... (so `write --ops N --rows N` writes each of N keys
 across all workers); reads pick uniformly at random. Values are slices of a pseudo-random pool
 seeded per run, so each (key, column) always gets the same bytes.
 
-Invariants: an operation is counted once, as ok (with its latency), as an error, or (reads) also as
-not found; `in_flight` never exceeds `concurrency`; the final snapshot is sent exactly once, after
-the last answer, and carries `fatal` when the run had to stop early.
+Invariants: an answered operation is counted once, as ok (with its latency) or as an error, and
+a read that found no row also as not found; requests lost with a connection are not counted (the
+run stops, with that as its `fatal` reason); `in_flight` never exceeds `concurrency`; the final
+snapshot is sent exactly once, after the last answer or at the abort.
 """
 
 from __future__ import annotations
@@ -204,13 +205,16 @@ class WorkerRun:
             self._maybe_finish()
 
     def _error(self, stats: _KindStats, result: Exception | ErrorResponse) -> None:
+        if isinstance(result, ConnectionError):
+            # Not a failed request but the end of the run: reported as its reason, and the
+            # requests lost with the connection are not counted one by one.
+            self._abort(str(result))
+            return
         stats.errors += 1
         if len(self._error_samples) < _MAX_ERROR_SAMPLES:
             message = result.error.message if isinstance(result, ErrorResponse) else str(result)
             if message not in self._error_samples:
                 self._error_samples.append(message)
-        if isinstance(result, ConnectionError):
-            self._abort(str(result))
 
     def _learn(self, result: Response) -> None:
         try:

@@ -256,3 +256,21 @@ def test_option_parsing() -> None:
                                       "VALUES (?, ?, ?, ?, ?, ?)")
     with pytest.raises(ValueError, match="exactly one"):
         StressConfig(command="read", ops=None, duration_s=None)
+
+
+def test_node_going_away_mid_run_stops_with_a_message(node_factory: Callable[..., ServerProcess]) -> None:
+    node = node_factory("--smp", "1")
+    proc = subprocess.Popen([sys.executable, "-m", "scylla_py", "stress", "write", "--port", str(node.cql_port),
+                             "--duration", "60s", "--concurrency", "8"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        while "total ops" not in proc.stdout.readline():  # the load has started
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        node.kill()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "stopped early" in err and "connection" in err
