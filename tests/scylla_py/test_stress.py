@@ -136,9 +136,12 @@ def test_schema_failure_is_reported(server: ServerProcess) -> None:
     assert "cannot create the schema" in proc.stderr and "system" in proc.stderr
 
 
-def test_table_without_the_columns_is_reported(written: tuple[str, dict[str, Any]], server: ServerProcess) -> None:
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_table_without_the_columns_is_reported(written: tuple[str, dict[str, Any]], server: ServerProcess,
+                                               processes: str) -> None:
     keyspace, _ = written
-    proc = stress("read", "--port", str(server.cql_port), "--ops", "10", "--keyspace", keyspace, "--columns", "5")
+    proc = stress("read", "--port", str(server.cql_port), "--ops", "10", "--keyspace", keyspace, "--columns", "5",
+                  "--processes", processes)
     assert proc.returncode == 1
     assert "cannot prepare" in proc.stderr and "C3" in proc.stderr
 
