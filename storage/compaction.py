@@ -16,12 +16,17 @@ modify an input sstable.
 
 from __future__ import annotations
 
-import heapq
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, islice, repeat
+from operator import eq, itemgetter
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from .codec import mutation_from_obj
+from .errors import CorruptionError
 from .fs import FileSystem
 from .mutation import Cell, Mutation, Row
 from .reconcile import covering_deletion, merge_versions
@@ -29,6 +34,10 @@ from .sstable_reader import SSTableReader
 from .sstable_writer import SSTableWriter, is_plain_partition
 
 _MIN_TS = -(1 << 63)
+_unpackb = msgpack.unpackb
+_first = itemgetter(0)
+_second = itemgetter(1)
+_fourth = itemgetter(3)
 
 # max_purgeable(token, key) -> timestamp below which tombstones of that partition may be dropped
 MaxPurgeable = Callable[[int, bytes], int]
@@ -104,25 +113,68 @@ def compact_partition(m: Mutation, now_s: int, gc_before: int, max_purge: int) -
     return Mutation(m.token, m.key, pd, static, rows, rts)
 
 
-def _obj_key(obj: Any) -> tuple[int, bytes]:
-    return (obj[0], obj[1])
+# one partition as the merge sees it: (token, key, input number, encoded partition)
+Item = tuple[int, bytes, int, bytes]
 
 
-def merged_partitions(inputs: Sequence[SSTableReader]) -> Iterator[list[Any]]:
-    """Codec-form versions of each partition across `inputs`, grouped, in (token, key) order."""
-    group: list[Any] = []
-    ct: int | None = None
-    ck: bytes | None = None
-    streams = [(obj for _, obj in r.iter_objs()) for r in inputs]
-    for obj in heapq.merge(*streams, key=_obj_key) if len(streams) > 1 else streams[0]:
-        if obj[0] != ct or obj[1] != ck:
-            if group:
-                yield group
-            group = []
-            ct, ck = obj[0], obj[1]
-        group.append(obj)
-    if group:
-        yield group
+def merged_batches(inputs: Sequence[SSTableReader]) -> Iterator[list[Item]]:
+    """Every partition of `inputs`, still encoded, in (token, key) order, as sorted batches; the
+    versions of one partition are adjacent, ordered by input, and never split across batches.
+
+    Each step takes, from every input, its buffered entries up to the smallest "last key of the
+    buffered index block" among the inputs, and sorts them together: the sort (C) does the
+    k-way merge, instead of a Python-level heap step per partition.
+    """
+    chunks: list[tuple[list[int], list[bytes], list[bytes]] | None] = []
+    pos: list[int] = []
+    streams = [r.iter_chunks() for r in inputs]
+
+    def refill(s: int) -> None:
+        for c in streams[s]:
+            if c[0]:
+                chunks[s] = c
+                pos[s] = 0
+                return
+        chunks[s] = None
+
+    for s in range(len(streams)):
+        chunks.append(None)
+        pos.append(0)
+        refill(s)
+    while True:
+        live = [s for s in range(len(chunks)) if chunks[s] is not None]
+        if not live:
+            return
+        bound = min((c[0][-1], c[1][-1]) for c in (chunks[s] for s in live) if c is not None)
+        batch: list[Item] = []
+        for s in live:
+            c = chunks[s]
+            assert c is not None
+            tokens, keys, packed = c
+            p = pos[s]
+            if (tokens[-1], keys[-1]) <= bound:
+                end = len(tokens)
+            else:
+                end = _upper_bound(tokens, keys, bound, p)
+            if end > p:
+                batch.extend(zip(tokens[p:end], keys[p:end], repeat(s), packed[p:end]))
+            if end == len(tokens):
+                refill(s)
+            else:
+                pos[s] = end
+        if len(live) > 1:
+            batch.sort()  # (token, key) are unique per input, so encoded bytes never compare
+        yield batch
+
+
+def _upper_bound(tokens: list[int], keys: list[bytes], bound: tuple[int, bytes], lo: int) -> int:
+    """First index at or after `lo` whose (token, key) is above `bound`."""
+    t, k = bound
+    j = bisect_left(tokens, t, lo)
+    n = len(tokens)
+    while j < n and tokens[j] == t and keys[j] <= k:
+        j += 1
+    return j
 
 
 def _combine_disjoint_rows(objs: list[Any]) -> Any:
@@ -135,11 +187,44 @@ def _combine_disjoint_rows(objs: list[Any]) -> Any:
         rows.update(zip(flat[0::2], flat[1::2]))
     if len(rows) != n:
         return None  # the same row in several versions: cells need reconciling
-    out: list[Any] = []
-    for ck in sorted(rows):
-        out.append(ck)
-        out.append(rows[ck])
-    return (objs[0][0], objs[0][1], None, None, out, [])
+    # keys are distinct, so sorting the pairs never compares two rows
+    return (objs[0][0], objs[0][1], None, None, list(chain.from_iterable(sorted(rows.items()))), [])
+
+
+class _PlainTotals:
+    """Row/cell/timestamp figures of the plain inputs' partitions that are copied verbatim
+    (their sum is exact: whatever leaves that path is subtracted)."""
+
+    def __init__(self, plain_inputs: Iterable[SSTableReader]) -> None:
+        self.rows = 0
+        self.cells = 0
+        self.min_ts = (1 << 63) - 1
+        self.max_ts = _MIN_TS
+        self.non_expiring = False
+        for r in plain_inputs:
+            st = r.stats
+            self.rows += st["rows"]
+            self.cells += st["cells"]
+            self.min_ts = min(self.min_ts, st["min_timestamp_us"])
+            self.max_ts = max(self.max_ts, st["max_timestamp_us"])
+            self.non_expiring = self.non_expiring or r.non_expiring
+
+    def remove(self, obj: Any) -> None:
+        """A partition of a plain input that is being decoded instead of copied."""
+        rows = obj[4]
+        self.rows -= len(rows) // 2
+        ncells = sum(len(r[2]) for r in rows[1::2])
+        if obj[3] is not None:
+            ncells += len(obj[3][2])
+        self.cells -= ncells // 7
+
+
+def _decode_item(inputs: Sequence[SSTableReader], item: Item) -> Any:
+    try:
+        return _unpackb(item[3], raw=False, use_list=False)
+    except Exception as e:  # msgpack raises several types on malformed input
+        r = inputs[item[2]]
+        raise CorruptionError(r.path("Data.db"), -1, f"malformed partition {item[1]!r}: {e}") from e
 
 
 def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Sequence[SSTableReader], *,
@@ -147,32 +232,76 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                    block_size_bytes: int, token_filter: Callable[[int], bool] | None = None,
                    same_directory: bool = True) -> list[Path]:
     """Write the compacted union of `inputs` as sstable `generation` in `directory`; returns its
-    paths. `same_directory=False` (a split) records no ancestors: they name other files."""
+    paths. `same_directory=False` (a split) records no ancestors: they name other files.
+
+    Partitions are copied without decoding when nothing in them can change: a single version
+    from a `plain` input (statistics say: no deletions, no TTLs anywhere), or several versions
+    from plain inputs holding disjoint rows (concatenated). Everything else is decoded,
+    reconciled and purged (`compact_partition`).
+    """
     gc_before = now_s - gc_grace_s
     rp = max((r.replay_position for r in inputs), default=(0, 0))
     w = SSTableWriter(fs, directory, generation, expected_partitions=sum(r.partitions for r in inputs),
                       bloom_fp_chance=bloom_fp_chance, block_size_bytes=block_size_bytes,
                       replay_position=rp, ancestors=[r.generation for r in inputs] if same_directory else [],
                       created_at_s=now_s)
+    # a split drops partitions outside its range: plain totals would then need every dropped
+    # partition decoded to subtract it, so it takes the exact per-partition path throughout
+    plain = [r.plain and token_filter is None for r in inputs]
+    all_plain = all(plain)
+    totals = _PlainTotals(r for r, p in zip(inputs, plain, strict=True) if p)
+    stats = w.stats
+    pack = msgpack.Packer(use_bin_type=True).pack
     try:
-        for objs in merged_partitions(inputs):
-            token = objs[0][0]
-            if token_filter is not None and not token_filter(token):
-                continue
-            if len(objs) == 1:
-                if is_plain_partition(objs[0]):
-                    w.add_raw(objs[0])  # fast path: nothing to reconcile, shadow, expire or purge
+        for batch in merged_batches(inputs):
+            if all_plain:
+                tokens = list(map(_first, batch))
+                # no equal neighbouring tokens: no partition has two versions in this batch
+                if not any(map(eq, tokens, islice(tokens, 1, None))):
+                    w.add_packed_batch(tokens, list(map(_second, batch)), list(map(_fourth, batch)))
                     continue
-            elif all(is_plain_partition(o) for o in objs):
-                combined = _combine_disjoint_rows(objs)
-                if combined is not None:
-                    w.add_raw(combined)  # versions hold different rows: concatenating is merging
+            i = 0
+            n = len(batch)
+            while i < n:
+                item = batch[i]
+                token, key = item[0], item[1]
+                e = i + 1
+                while e < n and batch[e][0] == token and batch[e][1] == key:
+                    e += 1
+                group = batch[i:e]
+                i = e
+                if token_filter is not None and not token_filter(token):
                     continue
-            versions = [mutation_from_obj(o) for o in objs]
-            merged = versions[0] if len(versions) == 1 else merge_versions(token, versions[0].key, versions)
-            out = compact_partition(merged, now_s, gc_before, max_purgeable(token, merged.key))
-            if out is not None:
-                w.add(out)
+                if len(group) == 1:
+                    if plain[item[2]]:
+                        stats.add_copied(1, token, token)
+                        w.add_packed(token, key, item[3])
+                        continue
+                    obj = _decode_item(inputs, item)
+                    if is_plain_partition(obj):
+                        stats.add_plain(obj)
+                        w.add_packed(token, key, item[3])  # nothing to shadow, expire or purge
+                        continue
+                    objs = [obj]
+                else:
+                    objs = [_decode_item(inputs, it) for it in group]
+                    if all(plain[it[2]] for it in group) and all(o[3] is None for o in objs):
+                        combined = _combine_disjoint_rows(objs)
+                        if combined is not None:
+                            # the versions hold different rows: concatenating them is merging,
+                            # and the plain totals already count every row and cell
+                            stats.add_copied(1, token, token)
+                            w.add_packed(token, key, pack(combined))
+                            continue
+                for it, o in zip(group, objs, strict=True):
+                    if plain[it[2]]:
+                        totals.remove(o)
+                versions = [mutation_from_obj(o) for o in objs]
+                merged = versions[0] if len(versions) == 1 else merge_versions(token, key, versions)
+                out = compact_partition(merged, now_s, gc_before, max_purgeable(token, key))
+                if out is not None:
+                    w.add(out)
+        stats.absorb(totals.rows, totals.cells, totals.min_ts, totals.max_ts, totals.non_expiring)
         # written even when empty: its ancestors list is what makes deleting the inputs crash-safe
         return w.finish()
     except BaseException:

@@ -1,11 +1,14 @@
-"""Shared constants and block framing of the sstable format, version 1 (docs/storage/formats.md).
+"""Shared constants and block framing of the sstable format (docs/storage/formats.md section 3).
 
 An sstable is a set of component files named `sp1-<generation>-<Component>`; `TOC.txt` is
 written last (by atomic rename) and its presence is what makes the sstable exist. Every
-component starts with a 4-byte magic and a u16 version; every block and every whole-file
-payload carries a CRC32, so any flipped bit is reported as `CorruptionError(path, offset)`.
+component starts with a 4-byte magic and a u16 version of that component's own format; every
+block and every whole-file payload carries a CRC32, so any flipped bit is reported as
+`CorruptionError(path, offset)`.
 
-Component kinds and magics are embedded on disk: never renumber or reuse them.
+Versions are per component: a writer always writes `WRITE_VERSION`, a reader accepts every
+version in `READ_VERSIONS` (old sstables stay readable until compaction rewrites them).
+Component kinds, magics and versions are embedded on disk: never renumber or reuse them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import lz4.block
 
 from .errors import CorruptionError
 
-FORMAT_VERSION = 1
 PREFIX = "sp1"
 FILE_HEADER = struct.Struct("<4sHH")  # magic, version, reserved (0)
 BLOCK_HEADER = struct.Struct("<III")  # compressed length, uncompressed length, crc32(compressed)
@@ -32,6 +34,11 @@ MAGIC = {
     "Statistics.db": b"SPST",
 }
 COMPONENTS = ("Data.db", "Index.db", "Summary.db", "Filter.db", "Statistics.db")
+# Index.db 2: binary columnar index blocks aligned to data blocks (sstable_index.py);
+# Statistics.db 2: adds the `plain` and `non_expiring_data` keys.
+WRITE_VERSION = {"Data.db": 1, "Index.db": 2, "Summary.db": 1, "Filter.db": 1, "Statistics.db": 2}
+READ_VERSIONS = {"Data.db": (1,), "Index.db": (1, 2), "Summary.db": (1,), "Filter.db": (1,),
+                 "Statistics.db": (1, 2)}
 TOC = "TOC.txt"
 MAX_BLOCK_BYTES = 1 << 30  # sanity bound when parsing a block header
 
@@ -49,17 +56,19 @@ def parse_component_name(name: str) -> tuple[int, str] | None:
 
 
 def file_header(component: str) -> bytes:
-    return FILE_HEADER.pack(MAGIC[component], FORMAT_VERSION, 0)
+    return FILE_HEADER.pack(MAGIC[component], WRITE_VERSION[component], 0)
 
 
-def check_file_header(path: Path, data: bytes, component: str) -> None:
+def check_file_header(path: Path, data: bytes, component: str) -> int:
+    """The component's format version, after checking magic and that we can read it."""
     if len(data) < FILE_HEADER.size:
         raise CorruptionError(path, 0, "file shorter than its header")
     magic, version, _ = FILE_HEADER.unpack_from(data, 0)
     if magic != MAGIC[component]:
         raise CorruptionError(path, 0, f"bad magic {magic!r}")
-    if version != FORMAT_VERSION:
+    if version not in READ_VERSIONS[component]:
         raise CorruptionError(path, 4, f"unsupported version {version}")
+    return int(version)
 
 
 def frame_block(raw: bytes) -> bytes:
@@ -68,7 +77,8 @@ def frame_block(raw: bytes) -> bytes:
 
 
 def unframe_block(path: Path, offset: int, framed: bytes) -> bytes:
-    """Decompress a block read at `offset`; `framed` must start with the block header."""
+    """Decompress a block read at `offset`; `framed` must start with the block header (bytes
+    after the block are ignored)."""
     if len(framed) < BLOCK_HEADER.size:
         raise CorruptionError(path, offset, "truncated block header")
     clen, ulen, crc = BLOCK_HEADER.unpack_from(framed, 0)
@@ -92,6 +102,7 @@ def seal_payload(component: str, payload: bytes) -> bytes:
 
 
 def open_payload(path: Path, data: bytes, component: str) -> bytes:
+    """The checked payload of a whole-file component (any readable version)."""
     check_file_header(path, data, component)
     if len(data) < FILE_HEADER.size + CRC.size:
         raise CorruptionError(path, FILE_HEADER.size, "truncated file")

@@ -4,6 +4,7 @@ Loads the small components (TOC, Summary, Filter, Statistics) on open and checks
 (every TOC component present, headers, checksums, sizes consistent); Data and Index blocks are
 read with pread on demand and verified by checksum on every read. Decoded blocks go into a shared
 LRU `BlockCache` (point reads); scans and compaction read sequentially and do not fill the cache.
+Reads Index.db versions 1 and 2 (sstable_index.py) and Statistics.db versions 1 and 2.
 
 Lifetime: a reader holds open file descriptors. When compaction obsoletes it, it is closed only
 after the last scan that acquired it releases it (files may already be unlinked: POSIX keeps them
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,8 +38,10 @@ from .sstable_format import (
     open_payload,
     unframe_block,
 )
+from .sstable_index import IndexBlock, decode_index_block_v1, decode_index_block_v2
 
 _READ_AHEAD = 8192
+_unpackb = msgpack.unpackb
 _ids = itertools.count(1)
 
 
@@ -79,19 +82,6 @@ _DATA = 0
 _INDEX = 1
 
 
-class IndexBlock:
-    __slots__ = ("data_offsets", "in_block", "keys", "lengths", "tokens")
-
-    def __init__(self, flat: tuple[Any, ...]) -> None:
-        if len(flat) % 5:
-            raise ValueError("index block length is not a multiple of 5")
-        self.tokens: tuple[int, ...] = flat[0::5]  # bisecting ints is much cheaper than tuples
-        self.keys: list[tuple[int, bytes]] = list(zip(flat[0::5], flat[1::5]))
-        self.data_offsets: tuple[int, ...] = flat[2::5]
-        self.in_block: tuple[int, ...] = flat[3::5]  # byte offset after the block's array header
-        self.lengths: tuple[int, ...] = flat[4::5]
-
-
 class SSTableReader:
     def __init__(self, fs: FileSystem, directory: Path, generation: int, cache: BlockCache) -> None:
         self.fs = fs
@@ -102,6 +92,9 @@ class SSTableReader:
         self._refs = 1
         self._obsolete = False
         self._files: list[ReadableFile] = []
+        # built once: error reports name these paths, and Path arithmetic is not free
+        self._data_path = self.path("Data.db")
+        self._index_path = self.path("Index.db")
         toc_path = directory / component_name(generation, TOC)
         toc = fs.read_file(toc_path).decode("utf-8", "replace").split("\n")
         listed = {line.strip() for line in toc if line.strip()}
@@ -128,14 +121,19 @@ class SSTableReader:
             self.replay_position: tuple[int, int] = (self.stats["replay_position"][0], self.stats["replay_position"][1])
             self.ancestors: list[int] = list(self.stats["ancestors"])
             self.partitions: int = self.stats["partitions"]
+            # Statistics version 1 lacks these: assume the worst (not plain, may never expire)
+            self.plain: bool = self.stats.get("plain") is True
+            self.non_expiring: bool = self.stats.get("non_expiring_data", True) is not False
         except (ValueError, KeyError, TypeError) as e:
             raise CorruptionError(st_path, 0, f"malformed metadata: {e}") from e
-        self._data = self._open_checked("Data.db")
-        self._index = self._open_checked("Index.db")
+        self._data, _ = self._open_checked("Data.db")
+        self._index, self.index_version = self._open_checked("Index.db")
         if self._data.size() != self.stats["data_bytes"]:
-            raise CorruptionError(self.path("Data.db"), self._data.size(), "data file size mismatch")
+            raise CorruptionError(self._data_path, self._data.size(), "data file size mismatch")
         if self._summary_offsets and self._index.size() <= self._summary_offsets[-1]:
-            raise CorruptionError(self.path("Index.db"), self._index.size(), "index file truncated")
+            raise CorruptionError(self._index_path, self._index.size(), "index file truncated")
+        # index blocks are contiguous: block i ends where block i+1 starts (one exact pread)
+        self._index_ends = [*self._summary_offsets[1:], self._index.size()]
         self.size_bytes = sum(fs.file_size(self.path(c)) for c in COMPONENTS)
 
     def estimated_droppable_tombstones(self, gc_before_s: int) -> float:
@@ -145,11 +143,10 @@ class SSTableReader:
         total = self.stats["cells"] + self.stats["tombstones"]
         return droppable / total if total else 0.0
 
-    def _open_checked(self, component: str) -> ReadableFile:
+    def _open_checked(self, component: str) -> tuple[ReadableFile, int]:
         f = self.fs.open_read(self.path(component))
         self._files.append(f)
-        check_file_header(self.path(component), f.pread(0, FILE_HEADER.size), component)
-        return f
+        return f, check_file_header(self.path(component), f.pread(0, FILE_HEADER.size), component)
 
     def path(self, component: str) -> Path:
         return self.directory / component_name(self.generation, component)
@@ -174,53 +171,64 @@ class SSTableReader:
 
     # -- blocks -------------------------------------------------------------------------------
 
-    def _read_framed(self, f: ReadableFile, component: str, offset: int) -> tuple[bytes, int]:
-        """(uncompressed block, framed length) at `offset`."""
-        buf = f.pread(offset, _READ_AHEAD)
-        if len(buf) >= BLOCK_HEADER.size:
-            clen = BLOCK_HEADER.unpack_from(buf, 0)[0]
-            need = BLOCK_HEADER.size + clen
-            if len(buf) < need and clen < (1 << 30):
-                buf += f.pread(offset + len(buf), need - len(buf))
+    def _read_framed(self, f: ReadableFile, path: Path, offset: int, length: int = 0) -> tuple[bytes, int]:
+        """(uncompressed block, framed length) at `offset`; `length`: its framed length if
+        known (one exact pread), else 0 (read ahead, then fetch the rest)."""
+        if length:
+            buf = f.pread(offset, length)
+            need = length
         else:
-            need = BLOCK_HEADER.size
-        raw = unframe_block(self.path(component), offset, buf)
-        return raw, need
+            buf = f.pread(offset, _READ_AHEAD)
+            if len(buf) >= BLOCK_HEADER.size:
+                clen = BLOCK_HEADER.unpack_from(buf, 0)[0]
+                need = BLOCK_HEADER.size + clen
+                if len(buf) < need and clen < (1 << 30):
+                    buf += f.pread(offset + len(buf), need - len(buf))
+            else:
+                need = BLOCK_HEADER.size
+        return unframe_block(path, offset, buf), need
 
-    def _decode(self, component: str, offset: int, raw: bytes) -> tuple[Any, ...]:
+    def _decode(self, path: Path, offset: int, raw: bytes) -> tuple[Any, ...]:
         try:
             out = msgpack.unpackb(raw, raw=False, use_list=False)
         except Exception as e:  # msgpack raises several types on malformed input
-            raise CorruptionError(self.path(component), offset, f"malformed block: {e}") from e
+            raise CorruptionError(path, offset, f"malformed block: {e}") from e
         if not isinstance(out, tuple):
-            raise CorruptionError(self.path(component), offset, "block is not an array")
+            raise CorruptionError(path, offset, "block is not an array")
         return out
 
-    def _index_block(self, i: int) -> IndexBlock:
+    def _load_index_block(self, i: int) -> IndexBlock:
         off = self._summary_offsets[i]
-        key = (self.uid, _INDEX, off)
+        raw, _ = self._read_framed(self._index, self._index_path, off, self._index_ends[i] - off)
+        try:
+            if self.index_version >= 2:
+                return decode_index_block_v2(raw)
+            return decode_index_block_v1(self._decode(self._index_path, off, raw))
+        except (ValueError, TypeError) as e:
+            raise CorruptionError(self._index_path, off, f"malformed index: {e}") from e
+
+    def _index_block(self, i: int) -> IndexBlock:
+        key = (self.uid, _INDEX, self._summary_offsets[i])
         blk: IndexBlock | None = self._cache.get(key)
         if blk is None:
-            raw, _ = self._read_framed(self._index, "Index.db", off)
-            try:
-                blk = IndexBlock(self._decode("Index.db", off, raw))
-            except (ValueError, TypeError) as e:
-                raise CorruptionError(self.path("Index.db"), off, f"malformed index: {e}") from e
-            self._cache.put(key, blk, len(raw) * 3)
+            blk = self._load_index_block(i)
+            self._cache.put(key, blk, blk.size_bytes())
         return blk
 
-    def _raw_data_block(self, off: int) -> bytes:
-        """The uncompressed data block at `off`, without its msgpack array header (cached)."""
+    def _block_body(self, off: int, raw: bytes) -> bytes:
+        """A data block without its msgpack array header (partition offsets count from there)."""
+        first = raw[0] if raw else 0
+        hdr = 1 if 0x90 <= first <= 0x9F else 3 if first == 0xDC else 5 if first == 0xDD else -1
+        if hdr < 0:
+            raise CorruptionError(self._data_path, off, "block is not an array")
+        return raw[hdr:]
+
+    def _raw_data_block(self, off: int, length: int) -> bytes:
+        """The uncompressed data block at `off` without its array header (cached)."""
         key = (self.uid, _DATA, off)
         raw: bytes | None = self._cache.get(key)
         if raw is None:
-            raw, _ = self._read_framed(self._data, "Data.db", off)
-            # point reads decode only the partition they need: skip the array header once here
-            first = raw[0] if raw else 0
-            hdr = 1 if 0x90 <= first <= 0x9F else 3 if first == 0xDC else 5 if first == 0xDD else -1
-            if hdr < 0:
-                raise CorruptionError(self.path("Data.db"), off, "block is not an array")
-            raw = raw[hdr:]
+            raw = self._block_body(off, self._read_framed(self._data, self._data_path, off, length)[0])
             self._cache.put(key, raw, len(raw) + 100)
         return raw
 
@@ -230,35 +238,32 @@ class SSTableReader:
         return self.min_token <= token <= self.max_token and self.bloom.might_contain(key)
 
     def get(self, token: int, key: bytes) -> Mutation | None:
-        pk = (token, key)
-        sk = self._summary_keys
         i = bisect_right(self._summary_tokens, token) - 1
-        while i >= 0 and sk[i] > pk:  # only when index blocks start with this very token
-            i -= 1
+        if i >= 0 and self._summary_tokens[i] == token:
+            # index blocks may start with this very token: the key decides which one holds it
+            pk = (token, key)
+            sk = self._summary_keys
+            while i >= 0 and sk[i] > pk:
+                i -= 1
         if i < 0:
             return None
         ib = self._index_block(i)
-        tokens = ib.tokens
-        j = bisect_left(tokens, token)
-        n = len(tokens)
-        keys = ib.keys
-        while j < n and tokens[j] == token and keys[j][1] != key:
-            j += 1
-        if j >= n or keys[j] != pk:
+        j = ib.find(token, key)
+        if j < 0:
             return None
         off = ib.data_offsets[j]
-        raw = self._raw_data_block(off)
-        start = ib.in_block[j]
+        raw = self._raw_data_block(off, ib.data_lengths[j])
+        start = ib.offsets_in_block[j]
         try:
-            return mutation_from_obj(msgpack.unpackb(raw[start:start + ib.lengths[j]], raw=False, use_list=False))
+            return mutation_from_obj(_unpackb(raw[start:start + ib.lengths[j]], raw=False, use_list=False))
         except Exception as e:  # msgpack and destructuring raise several types on bad input
-            raise CorruptionError(self.path("Data.db"), off, f"malformed partition: {e}") from e
+            raise CorruptionError(self._data_path, off, f"malformed partition: {e}") from e
 
-    def _to_mutation(self, off: int, blk: tuple[Any, ...], idx: int) -> Mutation:
+    def _to_mutation(self, off: int, obj: Any) -> Mutation:
         try:
-            return mutation_from_obj(blk[idx])
+            return mutation_from_obj(obj)
         except (ValueError, TypeError, IndexError) as e:
-            raise CorruptionError(self.path("Data.db"), off, f"malformed partition: {e}") from e
+            raise CorruptionError(self._data_path, off, f"malformed partition: {e}") from e
 
     def _start(self, after: tuple[int, bytes] | None) -> int | None:
         """Offset of the data block holding the first partition strictly after `after`."""
@@ -267,8 +272,8 @@ class SSTableReader:
         i = max(0, bisect_right(self._summary_keys, after) - 1)
         while i < len(self._summary_offsets):
             ib = self._index_block(i)
-            j = bisect_right(ib.keys, after)
-            if j < len(ib.keys):
+            j = ib.upper_bound(after[0], after[1])
+            if j < ib.count:
                 return ib.data_offsets[j]
             i += 1
         return None
@@ -282,30 +287,57 @@ class SSTableReader:
             return
         end = self._data.size()
         while off < end:
-            raw, flen = self._read_framed(self._data, "Data.db", off)
-            for obj in self._decode("Data.db", off, raw):
+            raw, flen = self._read_framed(self._data, self._data_path, off)
+            for obj in self._decode(self._data_path, off, raw):
                 if after is not None and (obj[0], obj[1]) <= after:
                     continue
                 if obj[0] > end_token:
                     return
-                yield self._to_mutation(off, (obj,), 0)
+                yield self._to_mutation(off, obj)
             after = None  # only the first block can hold partitions at or before `after`
             off += flen
 
     def iter_objs(self) -> Iterator[tuple[int, Any]]:
-        """Every raw partition object in order with its block offset (compaction, verify)."""
+        """Every raw partition object in order with its block offset (verify)."""
         off = FILE_HEADER.size
         end = self._data.size()
         while off < end:
-            raw, flen = self._read_framed(self._data, "Data.db", off)
-            for obj in self._decode("Data.db", off, raw):
+            raw, flen = self._read_framed(self._data, self._data_path, off)
+            for obj in self._decode(self._data_path, off, raw):
                 yield off, obj
             off += flen
+
+    def iter_chunks(self) -> Iterator[tuple[list[int], list[bytes], list[bytes]]]:
+        """Every partition in order, still encoded, one index block at a time:
+        (tokens, keys, encoded partitions) -- compaction copies most of them without decoding.
+        Sequential; does not fill the block cache."""
+        last_off = -1
+        body = b""
+        for i in range(len(self._summary_offsets)):
+            ib = self._load_index_block(i)
+            offs = ib.data_offsets
+            lens = ib.data_lengths
+            inb = ib.offsets_in_block
+            plen = ib.lengths
+            n = ib.count
+            packed: list[bytes] = []
+            j = 0
+            while j < n:
+                off = offs[j]
+                e = bisect_right(offs, off, j)  # entries of one data block are contiguous
+                if off != last_off:  # (a version-1 index block may end inside a data block)
+                    body = self._block_body(off, self._read_framed(self._data, self._data_path, off, lens[j])[0])
+                    last_off = off
+                if inb[e - 1] + plen[e - 1] > len(body):
+                    raise CorruptionError(self._index_path, self._summary_offsets[i],
+                                          "index entry beyond its data block")
+                packed.extend([body[a:a + b] for a, b in zip(inb[j:e], plen[j:e])])
+                j = e
+            yield ib.tokens.tolist(), ib.keys(), packed
 
     def verify(self) -> None:
         """Read and checksum every block of Data and Index."""
         for _ in self.iter_objs():
             pass
         for i in range(len(self._summary_offsets)):
-            raw, _ = self._read_framed(self._index, "Index.db", self._summary_offsets[i])
-            self._decode("Index.db", self._summary_offsets[i], raw)
+            self._load_index_block(i)

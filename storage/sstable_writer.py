@@ -4,11 +4,19 @@ Protocol (crash safety): every component is written to `<name>.tmp`, fsynced, re
 final name; `TOC.txt` goes last the same way, then the directory is fsynced. A generation with
 no TOC.txt is an incomplete write and is deleted on load, so a crash at any point leaves either
 no sstable or a complete one. Never writes into an existing file.
+
+Layout decisions (formats.md section 3): a data block holds whole partitions and is cut once it
+reaches the block size; an index block (sstable_index.py, version 2) is cut only right after a
+data block, once it holds at least INDEX_BLOCK_ENTRIES entries, so it covers whole data blocks
+and every entry can name its data block's framed length.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
+from itertools import accumulate, repeat
+from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +25,7 @@ import msgpack
 from .bloom import BloomFilter
 from .codec import mutation_to_obj
 from .fs import FileSystem, WritableFile
-from .mutation import Mutation, Row
+from .mutation import Mutation
 from .sstable_format import (
     COMPONENTS,
     TOC,
@@ -26,113 +34,11 @@ from .sstable_format import (
     frame_block,
     seal_payload,
 )
+from .sstable_index import encode_index_block
+from .sstable_stats import StatsCollector
 
 INDEX_BLOCK_ENTRIES = 64
-_INDEX_STRIDE = 5  # token, key, data block offset, offset in block, length
-_MAX_I64 = (1 << 63) - 1
-_MIN_I64 = -(1 << 63)
-
-
-class StatsCollector:
-    """Per-sstable statistics, accumulated partition by partition."""
-
-    def __init__(self) -> None:
-        self.min_token = _MAX_I64
-        self.max_token = _MIN_I64
-        self.min_ts = _MAX_I64
-        self.max_ts = _MIN_I64
-        self.partitions = 0
-        self.rows = 0
-        self.cells = 0
-        self.tombstones = 0
-        self.max_ldt = 0  # latest local deletion time / expiry of anything (0: none)
-        self.drop_times: dict[int, int] = {}  # local deletion time (minute) -> tombstone count
-
-    def _ts(self, ts: int) -> None:
-        if ts < self.min_ts:
-            self.min_ts = ts
-        if ts > self.max_ts:
-            self.max_ts = ts
-
-    def _tomb(self, ldt: int) -> None:
-        self.tombstones += 1
-        b = ldt - ldt % 60
-        self.drop_times[b] = self.drop_times.get(b, 0) + 1
-        if ldt > self.max_ldt:
-            self.max_ldt = ldt
-
-    def _row(self, row: Row) -> None:
-        if row.marker is not None:
-            self._ts(row.marker.timestamp_us)
-            if row.marker.ttl_s:
-                self.max_ldt = max(self.max_ldt, row.marker.expiry_s)
-        if row.deletion is not None:
-            self._ts(row.deletion.timestamp_us)
-            self._tomb(row.deletion.local_deletion_time_s)
-        for dt in row.collection_deletions.values():
-            self._ts(dt.timestamp_us)
-            self._tomb(dt.local_deletion_time_s)
-        for c in row.cells.values():
-            self.cells += 1
-            self._ts(c.timestamp_us)
-            if c.value is None:
-                self._tomb(c.expiry_s)
-            elif c.ttl_s:
-                self._tomb(c.expiry_s)  # an expiring cell becomes droppable after it expires
-                self.tombstones -= 1
-
-    def add_plain(self, obj: Any) -> None:
-        """Stats of a partition with only live, non-expiring data (see is_plain_partition)."""
-        token = obj[0]
-        self.partitions += 1
-        if token < self.min_token:
-            self.min_token = token
-        if token > self.max_token:
-            self.max_token = token
-        rows = obj[4]
-        self.rows += len(rows) // 2
-        lo = self.min_ts
-        hi = self.max_ts
-        ncells = 0
-        for r in rows[1::2]:
-            mk = r[0]
-            cells = r[2]
-            if mk is not None:
-                t = mk[0]
-                if t < lo:
-                    lo = t
-                if t > hi:
-                    hi = t
-            if cells:
-                ncells += len(cells)
-                tss = cells[2::7]
-                t = min(tss)
-                if t < lo:
-                    lo = t
-                t = max(tss)
-                if t > hi:
-                    hi = t
-        self.min_ts = lo
-        self.max_ts = hi
-        self.cells += ncells // 7
-
-    def add(self, m: Mutation) -> None:
-        self.partitions += 1
-        if m.token < self.min_token:
-            self.min_token = m.token
-        if m.token > self.max_token:
-            self.max_token = m.token
-        if m.partition_deletion is not None:
-            self._ts(m.partition_deletion.timestamp_us)
-            self._tomb(m.partition_deletion.local_deletion_time_s)
-        for rt in m.range_tombstones:
-            self._ts(rt.deletion.timestamp_us)
-            self._tomb(rt.deletion.local_deletion_time_s)
-        if m.static_row is not None:
-            self._row(m.static_row)
-        self.rows += len(m.rows)
-        for row in m.rows.values():
-            self._row(row)
+_WRITE_BUFFER_BYTES = 256 << 10  # framed blocks are handed to the OS in writes of about this size
 
 
 class SSTableWriter:
@@ -142,21 +48,29 @@ class SSTableWriter:
         self._fs = fs
         self._dir = directory
         self.generation = generation
-        self._block_size = block_size_bytes
+        self._block_size = max(1, block_size_bytes)
         self._replay_position = replay_position
         self._ancestors = sorted(ancestors)
         self._created_at_s = created_at_s
         self._bloom = BloomFilter.for_capacity(expected_partitions, bloom_fp_chance)
         self.stats = StatsCollector()
-        self._data = self._open("Data.db")
-        self._index = self._open("Index.db")
+        self._data = _BufferedFile(self._open("Data.db"))
+        self._index = _BufferedFile(self._open("Index.db"))
         self._data_off = len(file_header("Data.db"))
         self._index_off = len(file_header("Index.db"))
         self._data.write(file_header("Data.db"))
         self._index.write(file_header("Index.db"))
-        self._block: list[Any] = []
+        # the open data block: packed partitions and their total size
+        self._parts: list[bytes] = []
         self._block_bytes = 0
-        self._index_entries: list[Any] = []
+        # the open index block, column by column; entries of the open data block have no
+        # data offset/length yet (they are filled in when that block is written)
+        self._ix_tokens: list[int] = []
+        self._ix_keys: list[bytes] = []
+        self._ix_in_block: list[int] = []
+        self._ix_lengths: list[int] = []
+        self._ix_data_offsets: list[int] = []
+        self._ix_data_lengths: list[int] = []
         self._summary_keys: list[Any] = []  # first (token, key) of each index block, flat
         self._summary_offsets: list[int] = []
         self._packer = msgpack.Packer(use_bin_type=True)
@@ -166,59 +80,95 @@ class SSTableWriter:
         return self._fs.open_append(self._dir / (component_name(self.generation, component) + ".tmp"))
 
     def add(self, m: Mutation) -> None:
-        """Requires: strictly ascending (token, key) across calls."""
+        """Requires: strictly ascending (token, key) across calls (all add* methods)."""
         obj = mutation_to_obj(m, rows_sorted=True)
         if obj[5]:
             rts = sorted(m.range_tombstones, key=lambda r: (r.start, r.end, r.deletion.timestamp_us))
             obj[5] = [x for r in rts for x in (r.start, r.end, r.deletion.timestamp_us,
                                                 r.deletion.local_deletion_time_s)]
-        packed = self._packer.pack(obj)
-        self._index_entries.extend((m.token, m.key, self._data_off, self._block_bytes, len(packed)))
-        self._block.append(packed)
-        self._block_bytes += len(packed)
-        self._bloom.add(m.key)
         self.stats.add(m)
-        if len(self._index_entries) >= _INDEX_STRIDE * INDEX_BLOCK_ENTRIES:
-            self._flush_index_block()
-        if self._block_bytes >= self._block_size:
-            self._flush_data_block()
+        self.add_packed(m.token, m.key, self._packer.pack(obj))
 
     def add_raw(self, obj: Any) -> None:
-        """Add a partition already in codec form that `is_plain_partition` accepted (compaction's
-        fast path: no decode, no reconcile). Requires: ascending order, like `add`."""
-        packed = self._packer.pack(obj)
-        token, key = obj[0], obj[1]
-        self._index_entries.extend((token, key, self._data_off, self._block_bytes, len(packed)))
-        self._block.append(packed)
-        self._block_bytes += len(packed)
-        self._bloom.add(key)
+        """Add a partition already in codec form that `is_plain_partition` accepted."""
         self.stats.add_plain(obj)
-        if len(self._index_entries) >= _INDEX_STRIDE * INDEX_BLOCK_ENTRIES:
-            self._flush_index_block()
+        self.add_packed(obj[0], obj[1], self._packer.pack(obj))
+
+    def add_packed(self, token: int, key: bytes, packed: bytes) -> None:
+        """Add one encoded partition as is. Statistics are the caller's (`stats.add_plain`,
+        or `stats.add_copied` + `stats.absorb` for partitions copied from plain sstables)."""
+        self._ix_tokens.append(token)
+        self._ix_keys.append(key)
+        self._ix_in_block.append(self._block_bytes)
+        n = len(packed)
+        self._ix_lengths.append(n)
+        self._parts.append(packed)
+        self._block_bytes += n
+        self._bloom.add(key)
         if self._block_bytes >= self._block_size:
             self._flush_data_block()
 
+    def add_packed_batch(self, tokens: list[int], keys: list[bytes], packed: list[bytes]) -> None:
+        """`add_packed` for many partitions at once, with per-block rather than per-partition
+        work where it can (compaction's verbatim copies). Counts them in the statistics as
+        copied (`stats.add_copied`)."""
+        n = len(tokens)
+        if not n:
+            return
+        self._bloom.add_many(keys)
+        self.stats.add_copied(n, tokens[0], tokens[-1])
+        lengths = list(map(len, packed))
+        cum = list(accumulate(lengths, initial=0))  # cum[j]: bytes of packed[:j]
+        size = self._block_size
+        i = 0
+        while i < n:
+            b0 = self._block_bytes
+            base = cum[i]
+            # the block is cut after the first partition that takes it to `size` bytes
+            end = min(n, bisect_left(cum, size - b0 + base, i + 1))
+            self._ix_tokens.extend(tokens[i:end])
+            self._ix_keys.extend(keys[i:end])
+            self._ix_in_block.extend(map(add, cum[i:end], repeat(b0 - base)))
+            self._ix_lengths.extend(lengths[i:end])
+            self._parts.extend(packed[i:end])
+            self._block_bytes = b0 + cum[end] - base
+            if self._block_bytes >= size:
+                self._flush_data_block()
+            i = end
+
     def _flush_data_block(self) -> None:
-        if not self._block:
+        parts = self._parts
+        if not parts:
             return
         # a block is a msgpack array of partitions: array header + the packed partitions
-        raw = _array_header(len(self._block)) + b"".join(self._block)
+        raw = _array_header(len(parts)) + b"".join(parts)
         framed = frame_block(raw)
         self._data.write(framed)
+        self._ix_data_offsets.extend(repeat(self._data_off, len(parts)))
+        self._ix_data_lengths.extend(repeat(len(framed), len(parts)))
         self._data_off += len(framed)
         self.data_bytes_uncompressed += len(raw)
-        self._block = []
+        self._parts = []
         self._block_bytes = 0
+        if len(self._ix_tokens) >= INDEX_BLOCK_ENTRIES:
+            self._flush_index_block()
 
     def _flush_index_block(self) -> None:
-        if not self._index_entries:
+        """Requires: the open data block is empty (every entry's data block is written)."""
+        if not self._ix_tokens:
             return
-        self._summary_keys.extend((self._index_entries[0], self._index_entries[1]))
+        self._summary_keys.extend((self._ix_tokens[0], self._ix_keys[0]))
         self._summary_offsets.append(self._index_off)
-        framed = frame_block(self._packer.pack(self._index_entries))
+        framed = frame_block(encode_index_block(self._ix_tokens, self._ix_keys, self._ix_data_offsets,
+                                                self._ix_data_lengths, self._ix_in_block, self._ix_lengths))
         self._index.write(framed)
         self._index_off += len(framed)
-        self._index_entries = []
+        self._ix_tokens = []
+        self._ix_keys = []
+        self._ix_in_block = []
+        self._ix_lengths = []
+        self._ix_data_offsets = []
+        self._ix_data_lengths = []
 
     def finish(self) -> list[Path]:
         """Write the remaining components and commit the sstable (TOC last). Returns all paths."""
@@ -227,28 +177,18 @@ class SSTableWriter:
         for f in (self._data, self._index):
             f.sync()
             f.close()
-        st = self.stats
         summary = msgpack.packb([self._summary_keys, self._summary_offsets], use_bin_type=True)
         bloom = self._bloom
         filt = msgpack.packb([bloom.k, bloom.m, bytes(bloom.bits)], use_bin_type=True)
-        stats = msgpack.packb({
-            "min_token": st.min_token, "max_token": st.max_token,
-            "min_timestamp_us": st.min_ts, "max_timestamp_us": st.max_ts,
-            "max_local_deletion_time_s": st.max_ldt,
-            "partitions": st.partitions, "rows": st.rows, "cells": st.cells,
-            "tombstones": st.tombstones,
-            "tombstone_drop_times": sorted(st.drop_times.items()),
-            "replay_position": list(self._replay_position),
-            "ancestors": self._ancestors,
-            "data_bytes_uncompressed": self.data_bytes_uncompressed,
-            "data_bytes": self._data_off,
-            "created_at_s": self._created_at_s,
-        }, use_bin_type=True)
+        stats = msgpack.packb(self.stats.to_statistics(
+            replay_position=self._replay_position, ancestors=self._ancestors,
+            data_bytes_uncompressed=self.data_bytes_uncompressed, data_bytes=self._data_off,
+            created_at_s=self._created_at_s), use_bin_type=True)
         for component, payload in (("Summary.db", summary), ("Filter.db", filt), ("Statistics.db", stats)):
-            f = self._open(component)
-            f.write(seal_payload(component, payload))
-            f.sync()
-            f.close()
+            out = self._open(component)
+            out.write(seal_payload(component, payload))
+            out.sync()
+            out.close()
         return commit_components(self._fs, self._dir, self.generation)
 
     def abort(self) -> None:
@@ -258,6 +198,38 @@ class SSTableWriter:
             p = self._dir / (component_name(self.generation, component) + ".tmp")
             if self._fs.exists(p):
                 self._fs.remove(p)
+
+
+class _BufferedFile:
+    """Hands blocks to the OS in writes of about _WRITE_BUFFER_BYTES (one syscall per 4 KB
+    block costs more than compressing it). `sync` and `close` write what is buffered first."""
+
+    __slots__ = ("_buf", "_buf_bytes", "_f")
+
+    def __init__(self, f: WritableFile) -> None:
+        self._f = f
+        self._buf: list[bytes] = []
+        self._buf_bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self._buf.append(data)
+        self._buf_bytes += len(data)
+        if self._buf_bytes >= _WRITE_BUFFER_BYTES:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._buf:
+            self._f.write(b"".join(self._buf))
+            self._buf = []
+            self._buf_bytes = 0
+
+    def sync(self) -> None:
+        self._drain()
+        self._f.sync()
+
+    def close(self) -> None:
+        self._buf = []  # an aborted write drops what it buffered
+        self._f.close()
 
 
 def commit_components(fs: FileSystem, directory: Path, generation: int) -> list[Path]:
