@@ -33,6 +33,7 @@ import os
 import pickle
 import socket
 import struct
+from abc import ABCMeta, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -79,7 +80,7 @@ def decode_error(data: bytes) -> BaseException:
     return exc
 
 
-class _Stream(asyncio.Protocol):
+class _Stream(asyncio.Protocol, metaclass=ABCMeta):
     """Shared by both ends: msgpack values in, coalesced writes out."""
 
     def __init__(self) -> None:
@@ -97,8 +98,9 @@ class _Stream(asyncio.Protocol):
         for message in self._unpacker:
             self.message_received(message)
 
+    @abstractmethod
     def message_received(self, message: Any) -> None:
-        raise NotImplementedError  # pragma: no cover - both subclasses override
+        """One decoded message from the peer."""
 
     def send(self, message: Any) -> None:
         self._out.append(self._packer.pack(message))
