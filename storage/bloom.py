@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import mmh3
 
@@ -44,12 +46,14 @@ def probes_and_bits(fp_chance: float) -> tuple[int, float]:
 
 
 class BloomFilter:
-    __slots__ = ("bits", "k", "m")
+    __slots__ = ("_add", "_check", "bits", "k", "m")
 
     def __init__(self, m: int, k: int, bits: bytearray | None = None) -> None:
         self.m = max(8, m)
         self.k = max(1, k)
         self.bits = bits if bits is not None else bytearray((self.m + 7) // 8)
+        self._add = _adder(self.k)
+        self._check = _checker(self.k)
 
     @classmethod
     def for_capacity(cls, n: int, fp_chance: float) -> BloomFilter:
@@ -59,45 +63,53 @@ class BloomFilter:
 
     # Probe i is (h1 + i*h2) mod m. It is computed as a running sum reduced mod m at each step
     # (the same bits as the formula): the operands stay below 2m, small ints Python adds fast,
-    # instead of 64-bit-plus values that grow with every probe.
+    # instead of 64-bit-plus values that grow with every probe. The loops over probes are
+    # unrolled for this k (`_probe_code`): on flush and compaction this runs once per partition.
 
     def add(self, key: bytes) -> None:
-        h, h2 = _hash_pair(key, 0)
-        m = self.m
-        bits = self.bits
-        pos = h % m
-        step = h2 % m
-        for _ in range(self.k):
-            bits[pos >> 3] |= _BIT[pos & 7]
-            pos += step
-            if pos >= m:
-                pos -= m
+        self._add(self.bits, self.m, (key,))
 
     def add_many(self, keys: Iterable[bytes]) -> None:
-        m = self.m
-        k = self.k
-        bits = self.bits
-        bit = _BIT
-        for key in keys:
-            h, h2 = _hash_pair(key, 0)
-            pos = h % m
-            step = h2 % m
-            for _ in range(k):
-                bits[pos >> 3] |= bit[pos & 7]
-                pos += step
-                if pos >= m:
-                    pos -= m
+        self._add(self.bits, self.m, keys)
 
     def might_contain(self, key: bytes) -> bool:
-        h, h2 = _hash_pair(key, 0)
-        m = self.m
-        bits = self.bits
-        pos = h % m
-        step = h2 % m
-        for _ in range(self.k):
-            if not bits[pos >> 3] & _BIT[pos & 7]:
-                return False
-            pos += step
-            if pos >= m:
-                pos -= m
-        return True
+        return self._check(self.bits, self.m, key)
+
+
+def _probe_code(k: int, probe: str) -> str:
+    """Statements running `probe` at positions (h1 + i*h2) mod m for i < k; h1, h2 in p, s."""
+    advance = "p += s\nif p >= m:\n    p -= m\n"
+    return (probe + advance) * (k - 1) + probe
+
+
+def _compile(name: str, src: str) -> Any:
+    namespace: dict[str, Any] = {"_BIT": _BIT, "_hash_pair": _hash_pair}
+    exec(compile(src, f"<bloom {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+@functools.lru_cache(maxsize=32)
+def _adder(k: int) -> Callable[[bytearray, int, Iterable[bytes]], None]:
+    body = textwrap.indent(_probe_code(k, "bits[p >> 3] |= bit[p & 7]\n"), " " * 8)
+    fn: Callable[[bytearray, int, Iterable[bytes]], None] = _compile("add_many", (
+        "def add_many(bits, m, keys):\n"
+        "    bit = _BIT\n"
+        "    for key in keys:\n"
+        "        p, s = _hash_pair(key, 0)\n"
+        "        p %= m\n"
+        "        s %= m\n"
+        f"{body}"))
+    return fn
+
+
+@functools.lru_cache(maxsize=32)
+def _checker(k: int) -> Callable[[bytearray, int, bytes], bool]:
+    body = textwrap.indent(_probe_code(k, "if not bits[p >> 3] & _BIT[p & 7]:\n    return False\n"), " " * 4)
+    fn: Callable[[bytearray, int, bytes], bool] = _compile("might_contain", (
+        "def might_contain(bits, m, key):\n"
+        "    p, s = _hash_pair(key, 0)\n"
+        "    p %= m\n"
+        "    s %= m\n"
+        f"{body}"
+        "    return True\n"))
+    return fn

@@ -28,14 +28,14 @@ from uuid import UUID
 import msgpack
 
 from .clock import Clock, SystemClock
-from .codec import encode_mutation
+from .codec import encode_mutation, mutation_from_obj
 from .commitlog import CommitLog, LogTablet, ReplayStats
 from .config import EngineStats, StorageConfig, TableOptions, TableStats
 from .errors import CorruptionError, StorageError, UnknownTabletError
 from .fs import FileSystem, RealFileSystem
 from .memtable import Memtable
 from .mutation import Mutation
-from .read import PartitionData, Slice, materialize
+from .read import PartitionData, Slice, materialize, materialize_encoded
 from .reconcile import merge_versions
 from .scan import scan_tablet
 from .sstable_reader import BlockCache, SSTableReader
@@ -330,28 +330,51 @@ class StorageEngine:
     # -- reads --------------------------------------------------------------------------------
 
     def read(self, tablet: TabletId, token: int, key: bytes, slice: Slice) -> PartitionData | None:
-        t = self._tablet(tablet)
+        t = self._tablets.get(tablet)
+        if t is None:
+            raise UnknownTabletError(f"unknown tablet {tablet}")
         versions: list[Mutation] = []
-        m = t.memtable.partitions.get((token, key))
+        pk = (token, key)
+        m = t.memtable.partitions.get(pk)
         if m is not None:
             versions.append(m)
         for mt in t.flushing:
-            m = mt.partitions.get((token, key))
+            m = mt.partitions.get(pk)
             if m is not None:
                 versions.append(m)
+        found = None
         for s in t.sstables:
             if s.min_token <= token <= s.max_token and s.bloom.might_contain(key):
                 try:
-                    m = s.get(token, key)
+                    obj = s.get_encoded(token, key)
                 except CorruptionError:
                     self.quarantine(t, s)
                     raise
-                if m is not None:
-                    versions.append(m)
+                if obj is not None:
+                    if found is None and not versions:
+                        found = (s, obj)  # perhaps the only version: materialized without decoding
+                        continue
+                    if found is not None:
+                        versions.append(self._decode_read(t, *found))
+                        found = None
+                    versions.append(self._decode_read(t, s, obj))
+        if found is not None:
+            try:
+                return materialize_encoded(found[1], slice)
+            except (ValueError, TypeError, IndexError) as e:
+                self.quarantine(t, found[0])
+                raise CorruptionError(found[0].path("Data.db"), -1, f"malformed partition: {e}") from e
         if not versions:
             return None
         merged = versions[0] if len(versions) == 1 else merge_versions(token, key, versions)
         return materialize(merged, slice)
+
+    def _decode_read(self, t: TabletState, s: SSTableReader, obj: Any) -> Mutation:
+        try:
+            return mutation_from_obj(obj)
+        except (ValueError, TypeError, IndexError) as e:
+            self.quarantine(t, s)
+            raise CorruptionError(s.path("Data.db"), -1, f"malformed partition: {e}") from e
 
     def scan(self, tablet: TabletId, after: tuple[int, bytes] | None, end_token: int,
              slice: Slice) -> Iterator[PartitionData]:

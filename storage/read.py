@@ -4,14 +4,21 @@ Owns `Slice` and `PartitionData` (contracts.md section 1.2) and `materialize`, w
 partition, range, row and collection tombstones and TTL expiry, then slice, column selection
 and row limit. Invariant: what `materialize` returns carries only live data and never aliases a
 mutable object of its input (rows are rebuilt), so callers may hand it memtable versions.
+
+`materialize_encoded` is the same function over a partition still in codec form (a point read
+whose only version is in one sstable, the common case): it builds only the objects of the
+result instead of a whole Mutation first. Both must agree on every input (a Hypothesis test
+holds them to it).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
+from typing import Any
 
-from .mutation import Mutation, Row
+from .codec import make_cell, make_deletion, make_liveness, make_range_tombstone
+from .mutation import Mutation, RangeTombstone, Row
 from .reconcile import covering_deletion
 
 _MIN_TS = -(1 << 63)
@@ -102,3 +109,77 @@ def materialize(m: Mutation, sl: Slice) -> PartitionData | None:
     if static is None and not out:
         return None
     return PartitionData(m.token, m.key, static, out)
+
+
+def _live_row_encoded(o: Any, floor_us: int, now_s: int, columns: frozenset[str] | None) -> Row | None:
+    """`live_row` of a codec-form row (codec.py: [marker, deletion, cells, coll_dels])."""
+    mk, dl, cf, cd = o
+    if dl is not None and dl[0] > floor_us:
+        floor_us = dl[0]
+    marker = None
+    if mk is not None and not (mk[0] <= floor_us or (mk[1] > 0 and mk[2] <= now_s)):
+        marker = make_liveness(mk[0], mk[1], mk[2])
+    cells = {}
+    any_live = False
+    for i in range(0, len(cf), 7):
+        ts = cf[i + 2]
+        value = cf[i + 3]
+        ttl = cf[i + 4]
+        if value is None or ts <= floor_us or (ttl > 0 and cf[i + 5] <= now_s):
+            continue
+        col = cf[i]
+        if cd:
+            shadow = _MIN_TS - 1
+            for x in range(0, len(cd), 3):
+                if cd[x] == col:
+                    shadow = cd[x + 1]  # (the last entry wins, as when decoding to a dict)
+            if ts <= shadow:
+                continue
+        any_live = True
+        if columns is None or col in columns:
+            cells[(col, cf[i + 1])] = make_cell(ts, value, ttl, cf[i + 5], cf[i + 6])
+    if marker is None and not any_live:
+        return None
+    return Row(marker, None, cells, {})
+
+
+def materialize_encoded(o: Any, sl: Slice) -> PartitionData | None:
+    """`materialize(mutation_from_obj(o), sl)` for a codec-form partition whose rows are in
+    ascending clustering order (as sstables store them)."""
+    token, key, pd, st, rows_flat, rts_flat = o
+    now = sl.now_s
+    floor = pd[0] if pd is not None else _MIN_TS
+    cols = sl.columns
+    static = None if st is None else _live_row_encoded(st, floor, now, cols)
+    out: list[tuple[bytes, Row]] = []
+    limit = sl.row_limit
+    if rows_flat and (limit is None or limit > 0):
+        n = len(rows_flat) // 2
+        ranges = sl.ranges
+        if ranges is None:
+            order: list[int] | range = range(n)
+        else:
+            cks = rows_flat[0::2]
+            order = []
+            for start, end in ranges:
+                i = bisect_left(cks, start)
+                order.extend(range(i, bisect_left(cks, end, i)))
+        if sl.reverse:
+            order = order[::-1]
+        rts: list[RangeTombstone] = [
+            make_range_tombstone(rts_flat[i], rts_flat[i + 1], make_deletion(rts_flat[i + 2], rts_flat[i + 3]))
+            for i in range(0, len(rts_flat), 4)
+        ] if rts_flat else []
+        for i in order:
+            ck = rows_flat[2 * i]
+            f = floor
+            if rts:
+                f = max(f, covering_deletion(rts, ck))
+            r = _live_row_encoded(rows_flat[2 * i + 1], f, now, cols)
+            if r is not None:
+                out.append((ck, r))
+                if limit is not None and len(out) >= limit:
+                    break
+    if static is None and not out:
+        return None
+    return PartitionData(token, key, static, out)

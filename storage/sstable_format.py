@@ -71,24 +71,31 @@ def check_file_header(path: Path, data: bytes, component: str) -> int:
     return int(version)
 
 
+_compress = lz4.block.compress
+_decompress = lz4.block.decompress  # (source, uncompressed_size): positional, no keyword parsing
+_crc32 = zlib.crc32
+_unpack_block_header = BLOCK_HEADER.unpack_from
+_HEADER_SIZE = BLOCK_HEADER.size
+
+
 def frame_block(raw: bytes) -> bytes:
-    comp: bytes = lz4.block.compress(raw, store_size=False)
-    return BLOCK_HEADER.pack(len(comp), len(raw), zlib.crc32(comp)) + comp
+    comp: bytes = _compress(raw, store_size=False)
+    return BLOCK_HEADER.pack(len(comp), len(raw), _crc32(comp)) + comp
 
 
 def unframe_block(path: Path, offset: int, framed: bytes) -> bytes:
     """Decompress a block read at `offset`; `framed` must start with the block header (bytes
     after the block are ignored)."""
-    if len(framed) < BLOCK_HEADER.size:
+    if len(framed) < _HEADER_SIZE:
         raise CorruptionError(path, offset, "truncated block header")
-    clen, ulen, crc = BLOCK_HEADER.unpack_from(framed, 0)
-    if clen > MAX_BLOCK_BYTES or ulen > MAX_BLOCK_BYTES or len(framed) < BLOCK_HEADER.size + clen:
+    clen, ulen, crc = _unpack_block_header(framed, 0)
+    if clen > MAX_BLOCK_BYTES or ulen > MAX_BLOCK_BYTES or len(framed) < _HEADER_SIZE + clen:
         raise CorruptionError(path, offset, "truncated block")
-    comp = framed[BLOCK_HEADER.size:BLOCK_HEADER.size + clen]
-    if zlib.crc32(comp) != crc:
+    comp = memoryview(framed)[_HEADER_SIZE:_HEADER_SIZE + clen]  # no copy
+    if _crc32(comp) != crc:
         raise CorruptionError(path, offset, "block checksum mismatch")
     try:
-        out: bytes = lz4.block.decompress(comp, uncompressed_size=ulen)
+        out: bytes = _decompress(comp, ulen)
     except Exception as e:  # lz4 raises LZ4BlockError; any failure here is corruption
         raise CorruptionError(path, offset, f"lz4: {e}") from e
     if len(out) != ulen:

@@ -46,40 +46,44 @@ _ids = itertools.count(1)
 
 
 class BlockCache:
-    """LRU of decoded blocks keyed by (reader id, file kind, offset), bounded by decoded bytes."""
+    """LRU of decoded blocks, bounded by their estimated memory. Keys are ints made by
+    `SSTableReader` (reader id, block kind, offset): cheaper to hash than tuples, and this is on
+    every point read. `put` may run concurrently with the event loop's reads (it takes a lock);
+    a racing duplicate put is ignored."""
 
     def __init__(self, capacity_bytes: int) -> None:
         self._capacity = capacity_bytes
         self._size = 0
-        self._entries: OrderedDict[tuple[int, int, int], tuple[Any, int]] = OrderedDict()
+        self._entries: OrderedDict[int, Any] = OrderedDict()
+        self._sizes: dict[int, int] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[int, int, int]) -> Any:
+    def get(self, key: int) -> Any:
         e = self._entries.get(key)
         if e is None:
             self.misses += 1
             return None
         self.hits += 1
         self._entries.move_to_end(key)
-        return e[0]
+        return e
 
-    def put(self, key: tuple[int, int, int], value: Any, size: int) -> None:
+    def put(self, key: int, value: Any, size: int) -> None:
         if size > self._capacity:
             return
         with self._lock:
             if key in self._entries:
                 return
-            self._entries[key] = (value, size)
+            self._entries[key] = value
+            self._sizes[key] = size
             self._size += size
             while self._size > self._capacity:
-                _, (_, s) = self._entries.popitem(last=False)
-                self._size -= s
+                old, _ = self._entries.popitem(last=False)
+                self._size -= self._sizes.pop(old)
 
 
-_DATA = 0
-_INDEX = 1
+_KEY_BITS = 42  # cache key = reader id << 42 | block offset << 1 | (1 for index blocks)
 
 
 class SSTableReader:
@@ -88,6 +92,7 @@ class SSTableReader:
         self.directory = directory
         self.generation = generation
         self.uid = next(_ids)
+        self._key_base = self.uid << _KEY_BITS
         self._cache = cache
         self._refs = 1
         self._obsolete = False
@@ -208,29 +213,28 @@ class SSTableReader:
             raise CorruptionError(self._index_path, off, f"malformed index: {e}") from e
 
     def _index_block(self, i: int) -> IndexBlock:
-        key = (self.uid, _INDEX, self._summary_offsets[i])
+        key = self._key_base | self._summary_offsets[i] << 1 | 1
         blk: IndexBlock | None = self._cache.get(key)
         if blk is None:
             blk = self._load_index_block(i)
             self._cache.put(key, blk, blk.size_bytes())
         return blk
 
-    def _block_body(self, off: int, raw: bytes) -> bytes:
-        """A data block without its msgpack array header (partition offsets count from there)."""
+    def _body_start(self, off: int, raw: bytes) -> int:
+        """Where a data block's partitions start: after its msgpack array header (partition
+        offsets count from there)."""
         first = raw[0] if raw else 0
         hdr = 1 if 0x90 <= first <= 0x9F else 3 if first == 0xDC else 5 if first == 0xDD else -1
         if hdr < 0:
             raise CorruptionError(self._data_path, off, "block is not an array")
-        return raw[hdr:]
+        return hdr
 
-    def _raw_data_block(self, off: int, length: int) -> bytes:
-        """The uncompressed data block at `off` without its array header (cached)."""
-        key = (self.uid, _DATA, off)
-        raw: bytes | None = self._cache.get(key)
-        if raw is None:
-            raw = self._block_body(off, self._read_framed(self._data, self._data_path, off, length)[0])
-            self._cache.put(key, raw, len(raw) + 100)
-        return raw
+    def _load_data_block(self, off: int, length: int) -> tuple[bytes, int]:
+        """(uncompressed data block at `off`, where its partitions start), into the cache."""
+        raw = self._read_framed(self._data, self._data_path, off, length)[0]
+        blk = (raw, self._body_start(off, raw))
+        self._cache.put(self._key_base | off << 1, blk, len(raw) + 100)
+        return blk
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -238,8 +242,19 @@ class SSTableReader:
         return self.min_token <= token <= self.max_token and self.bloom.might_contain(key)
 
     def get(self, token: int, key: bytes) -> Mutation | None:
-        i = bisect_right(self._summary_tokens, token) - 1
-        if i >= 0 and self._summary_tokens[i] == token:
+        obj = self.get_encoded(token, key)
+        if obj is None:
+            return None
+        try:
+            return mutation_from_obj(obj)
+        except (ValueError, TypeError, IndexError) as e:
+            raise CorruptionError(self._data_path, -1, f"malformed partition: {e}") from e
+
+    def get_encoded(self, token: int, key: bytes) -> Any:
+        """The partition in codec form (a tuple, see codec.py), or None."""
+        st = self._summary_tokens
+        i = bisect_right(st, token) - 1
+        if i >= 0 and st[i] == token:
             # index blocks may start with this very token: the key decides which one holds it
             pk = (token, key)
             sk = self._summary_keys
@@ -247,17 +262,26 @@ class SSTableReader:
                 i -= 1
         if i < 0:
             return None
-        ib = self._index_block(i)
+        cache = self._cache
+        ckey = self._key_base | self._summary_offsets[i] << 1 | 1
+        ib: IndexBlock | None = cache.get(ckey)
+        if ib is None:
+            ib = self._load_index_block(i)
+            cache.put(ckey, ib, ib.size_bytes())
         j = ib.find(token, key)
         if j < 0:
             return None
         off = ib.data_offsets[j]
-        raw = self._raw_data_block(off, ib.data_lengths[j])
-        start = ib.offsets_in_block[j]
+        blk: tuple[bytes, int] | None = cache.get(self._key_base | off << 1)
+        raw, start = blk if blk is not None else self._load_data_block(off, ib.data_lengths[j])
+        start += ib.offsets_in_block[j]
         try:
-            return mutation_from_obj(_unpackb(raw[start:start + ib.lengths[j]], raw=False, use_list=False))
-        except Exception as e:  # msgpack and destructuring raise several types on bad input
+            obj = _unpackb(raw[start:start + ib.lengths[j]], raw=False, use_list=False)
+        except Exception as e:  # msgpack raises several types on malformed input
             raise CorruptionError(self._data_path, off, f"malformed partition: {e}") from e
+        if type(obj) is not tuple or len(obj) != 6 or obj[0] != token or obj[1] != key:
+            raise CorruptionError(self._data_path, off, "partition does not match its index entry")
+        return obj
 
     def _to_mutation(self, off: int, obj: Any) -> Mutation:
         try:
@@ -312,7 +336,8 @@ class SSTableReader:
         (tokens, keys, encoded partitions) -- compaction copies most of them without decoding.
         Sequential; does not fill the block cache."""
         last_off = -1
-        body = b""
+        raw = b""
+        hdr = 0
         for i in range(len(self._summary_offsets)):
             ib = self._load_index_block(i)
             offs = ib.data_offsets
@@ -326,12 +351,13 @@ class SSTableReader:
                 off = offs[j]
                 e = bisect_right(offs, off, j)  # entries of one data block are contiguous
                 if off != last_off:  # (a version-1 index block may end inside a data block)
-                    body = self._block_body(off, self._read_framed(self._data, self._data_path, off, lens[j])[0])
+                    raw = self._read_framed(self._data, self._data_path, off, lens[j])[0]
+                    hdr = self._body_start(off, raw)
                     last_off = off
-                if inb[e - 1] + plen[e - 1] > len(body):
+                if hdr + inb[e - 1] + plen[e - 1] > len(raw):
                     raise CorruptionError(self._index_path, self._summary_offsets[i],
                                           "index entry beyond its data block")
-                packed.extend([body[a:a + b] for a, b in zip(inb[j:e], plen[j:e])])
+                packed.extend([raw[a:a + b] for a, b in zip(map(hdr.__add__, inb[j:e]), plen[j:e])])
                 j = e
             yield ib.tokens.tolist(), ib.keys(), packed
 
