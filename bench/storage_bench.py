@@ -64,7 +64,8 @@ def raw_mb(eng: StorageEngine) -> float:
 
 
 def report(name: str, n: float, unit: str, t: Timer) -> None:
-    print(f"{name:<44} {n / t.wall:>12,.0f} {unit} (wall)  {n / max(t.cpu, 1e-9):>12,.0f} {unit} (cpu)"
+    fmt = ">12,.1f" if n / max(t.cpu, 1e-9) < 1000 else ">12,.0f"
+    print(f"{name:<44} {n / t.wall:{fmt}} {unit} (wall)  {n / max(t.cpu, 1e-9):{fmt}} {unit} (cpu)"
           f"   [{n:,.0f} in {t.wall:.2f}s wall, {t.cpu:.2f}s cpu]", flush=True)
 
 

@@ -131,8 +131,51 @@ def mutation_to_obj(m: Mutation, rows_sorted: bool = False) -> list[Any]:
     ]
 
 
+_NO_ITEMS: tuple[()] = ()
+
+
+def _row_tuple(row: Row) -> tuple[Any, ...]:
+    """`row_to_obj` built from tuples (cheaper to make than lists; packed the same)."""
+    m = row.marker
+    d = row.deletion
+    cells = row.cells
+    if len(cells) == 1:
+        for (col, path), c in cells.items():
+            cf: tuple[Any, ...] = (col, path, c.timestamp_us, c.value, c.ttl_s, c.expiry_s, c.counter)
+    else:
+        cf = tuple(x for (col, path), c in cells.items()
+                   for x in (col, path, c.timestamp_us, c.value, c.ttl_s, c.expiry_s, c.counter))
+    cds = row.collection_deletions
+    return (
+        None if m is None else (m.timestamp_us, m.ttl_s, m.expiry_s),
+        None if d is None else (d.timestamp_us, d.local_deletion_time_s),
+        cf,
+        tuple(x for col, dt in cds.items() for x in (col, dt.timestamp_us, dt.local_deletion_time_s))
+        if cds else _NO_ITEMS,
+    )
+
+
 def encode_mutation(m: Mutation) -> bytes:
-    return _pack(mutation_to_obj(m))  # type: ignore[no-any-return]
+    """The bytes of `mutation_to_obj(m)` (rows in any order), made without building lists: this
+    is on the write path of every INSERT."""
+    pd = m.partition_deletion
+    st = m.static_row
+    rows = m.rows
+    if len(rows) == 1:
+        for ck, row in rows.items():
+            flat: tuple[Any, ...] = (ck, _row_tuple(row))
+    else:
+        flat = tuple(x for ck, row in rows.items() for x in (ck, _row_tuple(row)))
+    rts = m.range_tombstones
+    return _pack((  # type: ignore[no-any-return]
+        m.token,
+        m.key,
+        None if pd is None else (pd.timestamp_us, pd.local_deletion_time_s),
+        None if st is None else _row_tuple(st),
+        flat,
+        tuple(x for rt in rts for x in (rt.start, rt.end, rt.deletion.timestamp_us,
+                                         rt.deletion.local_deletion_time_s)) if rts else _NO_ITEMS,
+    ))
 
 
 def row_from_obj(o: Any) -> Row:

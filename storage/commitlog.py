@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from .fs import FileSystem, WritableFile
@@ -103,8 +104,12 @@ class _Segment:
         self.dirty: dict[LogTablet, int] = {}  # tablet -> end offset of its last entry here
 
 
-# returns the LogTablet the entry was applied to, or None if it was skipped
-ReplayHandler = Callable[[TabletId, Position, bytes], "LogTablet | None"]
+# Replay calls the caller back in two steps, so per-entry work stays small: `resolve(tablet)`
+# once per distinct tablet met in the log (returns a target, or None to skip all its entries),
+# then `apply(target, end_position, mutation_bytes)` per entry, which returns the LogTablet the
+# entry was applied to (the segment must then stay until that tablet flushes) or None.
+ReplayResolver = Callable[[TabletId], Any]
+ReplayApplier = Callable[[Any, Position, bytes], "LogTablet | None"]
 
 
 class CommitLog:
@@ -139,12 +144,11 @@ class CommitLog:
         out.sort()
         return out
 
-    def replay(self, handler: ReplayHandler) -> ReplayStats:
-        """Feed every valid entry to `handler(tablet, end_position, mutation_bytes)`.
+    def replay(self, resolve: ReplayResolver, apply: ReplayApplier) -> ReplayStats:
+        """Feed every valid entry to the callbacks (see ReplayResolver/ReplayApplier).
 
-        The handler returns the LogTablet when it applied the entry to a memtable; the segment
-        then stays until that tablet flushes. Stops cleanly at a torn tail; records mid-segment corruption
-        (with path and offset) and continues with the next segment.
+        Stops cleanly at a torn tail; records mid-segment corruption (with path and offset) and
+        continues with the next segment.
         """
         stats = ReplayStats()
         t0 = time.perf_counter()
@@ -152,7 +156,9 @@ class CommitLog:
         unpack_tablet = TABLET_HEADER.unpack_from
         hsize = ENTRY_HEADER.size
         tsize = TABLET_HEADER.size
-        uuids: dict[bytes, UUID] = {}
+        crc32 = zlib.crc32
+        targets: dict[bytes, Any] = {}  # tablet header bytes -> resolve()'s answer
+        entries = applied = 0
         for sid, path in self.existing_segments():
             self._next_id = max(self._next_id, sid + 1)
             data = self._fs.read_file(path)
@@ -172,13 +178,14 @@ class CommitLog:
             off = SEGMENT_HEADER.size
             end = len(data)
             mv = memoryview(data)
+            dirty = seg.dirty
             while off < end:
                 ok = False
                 if end - off >= hsize:
                     n, n_inv, crc = unpack_entry(data, off)
                     if n ^ 0xFFFFFFFF == n_inv and n >= tsize and off + hsize + n <= end:
                         p = off + hsize
-                        if zlib.crc32(mv[p:p + n]) == crc:
+                        if crc32(mv[p:p + n]) == crc:
                             ok = True
                 if not ok:
                     if _find_valid_entry(data, off + 1) is None:
@@ -189,19 +196,23 @@ class CommitLog:
                         log.error("commitlog segment %s: corrupt entry at offset %d", path, off)
                     break
                 p = off + hsize
-                tb, tn = unpack_tablet(data, p)
-                table = uuids.get(tb)
-                if table is None:
-                    table = uuids[tb] = UUID(bytes=tb)
                 off = p + n
-                stats.entries += 1
-                tablet = (table, tn)
-                owner = handler(tablet, (sid, off), data[p + tsize:off])
+                entries += 1
+                hdr = data[p:p + tsize]
+                try:
+                    target = targets[hdr]
+                except KeyError:
+                    tb, tn = unpack_tablet(hdr, 0)
+                    target = targets[hdr] = resolve((UUID(bytes=tb), tn))
+                if target is None:
+                    continue
+                owner = apply(target, (sid, off), data[p + tsize:off])
                 if owner is not None:
-                    stats.applied += 1
-                    seg.dirty[owner] = off
-                else:
-                    stats.skipped += 1
+                    applied += 1
+                    dirty[owner] = off
+        stats.entries = entries
+        stats.applied = applied
+        stats.skipped = entries - applied
         stats.seconds = time.perf_counter() - t0
         for seg in list(self._segments.values()):
             if not seg.dirty:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import msgpack
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage.codec import decode_mutation, encode_mutation
+from storage.codec import decode_mutation, encode_mutation, mutation_to_obj
 from storage.memtable import Memtable
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 
@@ -46,3 +47,9 @@ def test_memtable_scan_sees_inserts_made_while_suspended() -> None:
     mt.apply(Mutation(20, b"k"), 1)  # behind the cursor's next key: seen
     mt.apply(Mutation(5, b"k"), 1)  # before the cursor: not repeated
     assert [m.token for m in it] == [20, 30, 50]
+
+
+@given(mutations)
+def test_encode_mutation_is_the_packed_codec_object(m: Mutation) -> None:
+    # the write path builds tuples instead of lists: the bytes must not differ
+    assert encode_mutation(m) == msgpack.packb(mutation_to_obj(m), use_bin_type=True)
