@@ -230,9 +230,10 @@ def _decode_item(inputs: Sequence[SSTableReader], item: Item) -> Any:
 def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Sequence[SSTableReader], *,
                    now_s: int, gc_grace_s: int, max_purgeable: MaxPurgeable, bloom_fp_chance: float,
                    block_size_bytes: int, token_filter: Callable[[int], bool] | None = None,
-                   same_directory: bool = True) -> list[Path]:
+                   same_directory: bool = True, drop_all: bool = False) -> list[Path]:
     """Write the compacted union of `inputs` as sstable `generation` in `directory`; returns its
     paths. `same_directory=False` (a split) records no ancestors: they name other files.
+    `drop_all`: write an empty sstable without reading the inputs (they are fully expired).
 
     Partitions are copied without decoding when nothing in them can change: a single version
     from a `plain` input (statistics say: no deletions, no TTLs anywhere), or several versions
@@ -253,7 +254,7 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
     stats = w.stats
     pack = msgpack.Packer(use_bin_type=True).pack
     try:
-        for batch in merged_batches(inputs):
+        for batch in merged_batches([] if drop_all else inputs):
             if all_plain:
                 tokens = list(map(_first, batch))
                 # no equal neighbouring tokens: no partition has two versions in this batch

@@ -73,7 +73,7 @@ class StorageEngine:
         self._compacting: set[TabletId] = set()
         self.counters: dict[str, int] = {"compactions": 0, "compaction_bytes_in": 0,
                                          "compaction_bytes_out": 0, "flushes": 0, "flush_bytes": 0,
-                                         "quarantined": 0}
+                                         "quarantined": 0, "expired_sstables_dropped": 0}
         self._sync_batch = config.commitlog_sync == "batch"
         self._flush_threshold = config.memtable_flush_threshold_bytes
         self._shard_limit = config.shard_memtable_limit_bytes
@@ -305,26 +305,36 @@ class StorageEngine:
         """Start a background compaction of `t` if its strategy wants one."""
         self._maybe_compact(t)
 
-    def _maybe_compact(self, t: TabletState) -> None:
-        from .compaction_manager import pick_compaction
+    def _maybe_compact(self, t: TabletState, *, check_expired: bool = True) -> None:
+        from .compaction_manager import fully_expired, pick_compaction
 
         if not self.config.compaction_enabled or self._closed or t.tablet in self._compacting:
+            return
+        expired = fully_expired(t, self.clock.now_s()) if check_expired else []
+        if expired:
+            self._compacting.add(t.tablet)
+            self._spawn(self._compact(t, expired, drop=True))
             return
         inputs = pick_compaction(t)
         if inputs:
             self._compacting.add(t.tablet)
             self._spawn(self._compact(t, inputs))
 
-    async def _compact(self, t: TabletState, inputs: list[SSTableReader]) -> None:
-        from .compaction_manager import compact_tablet
+    async def _compact(self, t: TabletState, inputs: list[SSTableReader], drop: bool = False) -> None:
+        from .compaction_manager import compact_tablet, drop_expired
 
         try:
             async with self._compaction_sem:
-                await compact_tablet(self, t, inputs)
+                if drop:
+                    await drop_expired(self, t, inputs)
+                else:
+                    await compact_tablet(self, t, inputs)
         finally:
             self._compacting.discard(t.tablet)
         if not t.dropped and not self._closed:
-            self._maybe_compact(t)
+            # after a drop attempt, do not re-check expiry until the next flush: the sstables
+            # it kept (a memtable holds their partitions) would be found again at once
+            self._maybe_compact(t, check_expired=not drop)
 
     async def compact(self, table_id: UUID | None = None) -> None:
         """Major compaction: every sstable of each tablet into one."""

@@ -17,7 +17,7 @@ import itertools
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -360,6 +360,12 @@ class SSTableReader:
                 packed.extend([raw[a:a + b] for a, b in zip(map(hdr.__add__, inb[j:e]), plen[j:e])])
                 j = e
             yield ib.tokens.tolist(), ib.keys(), packed
+
+    def iter_keys(self) -> Iterator[tuple[Sequence[int], list[bytes]]]:
+        """(tokens, keys) of every partition, one index block at a time (reads Index.db only)."""
+        for i in range(len(self._summary_offsets)):
+            ib = self._load_index_block(i)
+            yield ib.tokens, ib.keys()
 
     def verify(self) -> None:
         """Read and checksum every block of Data and Index."""

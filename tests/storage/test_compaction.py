@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from storage.compaction import compact_partition
 from storage.compaction_manager import compact_tablet
 from storage.config import TableOptions
+from storage.engine import StorageEngine
 from storage.mutation import Cell, LivenessInfo, Mutation, Row
 from storage.read import Slice
 from storage.reconcile import merge_versions
@@ -159,5 +161,92 @@ def test_compaction_of_plain_sstables_equals_reconciling(tables: list[list[Mutat
         if stamps:
             assert st_["min_timestamp_us"] <= min(stamps) and st_["max_timestamp_us"] >= max(stamps)
         assert s.plain == all(m.partition_deletion is None for m in got)
+        await eng.close()
+    run(body())
+
+
+# -- fully expired sstables are dropped whole -------------------------------------------------------
+
+async def _settle(eng: StorageEngine) -> None:
+    while eng._tasks:
+        await asyncio.gather(*list(eng._tasks))
+
+
+def _ttl_row(ts: int, now: int, ttl: int) -> Row:
+    return Row(marker=LivenessInfo(ts, ttl, now + ttl), cells={("a", b""): Cell(ts, b"v", ttl, now + ttl)})
+
+
+def test_fully_expired_sstable_is_dropped_without_compacting() -> None:
+    async def body() -> None:
+        fs, clock = FaultFS(), FakeClock()
+        now = clock.now_s()
+        opts = TableOptions(gc_grace_seconds=0)
+        eng = await open_engine(fs, clock, options=opts, compaction_enabled=True)
+        for i in range(20):  # expiring data, old timestamps
+            await eng.apply(TABLET, mut(i, b"k%d" % i, {ck(0): _ttl_row(10, now, 5)}))
+        await eng.apply(TABLET, mut(99, b"gone", pdel=11))
+        await eng.flush()
+        expiring = eng._tablets[TABLET].sstables[0]
+        for i in range(20):  # newer live data over the same partitions
+            await eng.apply(TABLET, mut(i, b"k%d" % i, {ck(1): row(1000, a=b"live")}))
+        await eng.flush()
+        await _settle(eng)
+        assert eng.counters["expired_sstables_dropped"] == 0  # not expired yet
+        clock.advance(10)
+        await eng.apply(TABLET, mut(500, b"other", {ck(0): row(2000, a=b"x")}))
+        await eng.flush()  # a flush is what looks for expired sstables
+        await _settle(eng)
+        assert eng.counters["expired_sstables_dropped"] == 1
+        t = eng._tablets[TABLET]
+        assert expiring not in t.sstables
+        assert not [p for p in fs.all_files() if f"/sp1-{expiring.generation}-" in p]
+        sl = Slice(now_s=clock.now_s())
+        for i in range(20):
+            pd = eng.read(TABLET, i, b"k%d" % i, sl)
+            assert pd is not None and [k for k, _ in pd.rows] == [ck(1)]
+        await eng.close()
+        # after a restart nothing comes back (the stand-in sstable keeps the replay position)
+        eng2 = await open_engine(fs, clock, options=opts)
+        assert all(eng2.read(TABLET, i, b"k%d" % i, sl) is not None for i in range(20))
+        assert eng2.read(TABLET, 99, b"gone", sl) is None
+        await eng2.close()
+    run(body())
+
+
+def test_expired_sstable_kept_while_it_may_shadow_older_data() -> None:
+    async def body() -> None:
+        clock = FakeClock()
+        now = clock.now_s()
+        eng = await open_engine(FaultFS(), clock, options=TableOptions(gc_grace_seconds=0), compaction_enabled=True)
+        await eng.apply(TABLET, mut(1, b"k", {ck(0): row(5, a=b"old")}))  # older than the tombstone
+        await eng.flush()
+        await eng.apply(TABLET, mut(1, b"k", {ck(0): _ttl_row(20, now, 1)}))
+        await eng.apply(TABLET, mut(1, b"k", pdel=20))
+        await eng.flush()
+        clock.advance(5)
+        await eng.apply(TABLET, mut(2, b"j", {ck(0): row(30, a=b"x")}))
+        await eng.flush()
+        await _settle(eng)
+        assert eng.counters["expired_sstables_dropped"] == 0
+        assert eng.read(TABLET, 1, b"k", Slice(now_s=clock.now_s())) is None  # still shadowed
+        await eng.close()
+    run(body())
+
+
+def test_expired_sstable_kept_while_a_memtable_holds_its_partitions() -> None:
+    async def body() -> None:
+        clock = FakeClock()
+        now = clock.now_s()
+        eng = await open_engine(FaultFS(), clock, options=TableOptions(gc_grace_seconds=0), compaction_enabled=True)
+        await eng.apply(TABLET, mut(1, b"k", {ck(0): _ttl_row(50, now, 1)}))
+        await eng.apply(TABLET, mut(1, b"k", pdel=50))
+        await eng.flush()
+        clock.advance(5)
+        await eng.apply(TABLET, mut(1, b"k", {ck(0): row(10, a=b"older write, arriving late")}))
+        t = eng._tablets[TABLET]
+        eng.kick_compaction(t)
+        await _settle(eng)
+        assert eng.counters["expired_sstables_dropped"] == 0  # the tombstone still shadows it
+        assert eng.read(TABLET, 1, b"k", Slice(now_s=clock.now_s())) is None
         await eng.close()
     run(body())

@@ -3,7 +3,7 @@
 Every write gets a strictly larger timestamp than the previous one, so the model can apply each
 operation as a plain dict update (last write wins, deletes remove) while the engine reconciles
 cells, row/range/partition tombstones and TTLs across memtables, sstables, compactions (with
-gc_grace_seconds=0, so tombstone purging runs constantly), crashes that drop unsynced bytes
+gc_grace_seconds=0, so tombstone purging runs constantly), whole-sstable expiry drops, crashes that drop unsynced bytes
 (FaultFS.crash with torn tails) and restarts. Commitlog mode is `batch`: every acknowledged
 write must survive a crash.
 """
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from storage.compaction_manager import compact_tablet
+from storage.compaction_manager import compact_tablet, drop_expired, fully_expired
 from storage.config import TableOptions
 from storage.engine import StorageEngine
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
@@ -146,6 +146,15 @@ class EngineVsModel(RuleBasedStateMachine):
             picked = data.draw(st.lists(st.sampled_from(t.sstables), min_size=1, unique=True))
         self.clock.advance(data.draw(st.integers(1, 3)))  # past gc_grace=0 for what came before
         self._run(compact_tablet(self.eng, t, picked))
+
+    @rule(seconds=st.integers(0, 4))
+    def drop_expired_sstables(self, seconds: int) -> None:
+        """Whole-sstable expiry: whatever it drops must not change a single read."""
+        self.clock.advance(seconds)
+        t = self.eng._tablets[TABLET]
+        candidates = fully_expired(t, self.clock.now_s())
+        if candidates:
+            self._run(drop_expired(self.eng, t, candidates))
 
     @rule(seed=st.integers(0, 2**32 - 1))
     def crash_and_reopen(self, seed: int) -> None:
