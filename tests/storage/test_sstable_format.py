@@ -22,6 +22,7 @@ from storage.fs import RealFileSystem
 from storage.read import Slice
 from storage.sstable_index import decode_index_block_v2, encode_index_block
 from storage.sstable_reader import BlockCache, SSTableReader
+from storage.sstable_writer import INDEX_BLOCK_ENTRIES
 from tests.storage.fakes import FakeClock
 from tests.storage.helpers import ck, mut, row
 from tests.storage.v1_fixture import FIXTURE_DIR, NOW_S, TABLE, TABLET, fixture_mutations
@@ -63,14 +64,14 @@ def test_truncated_index_block_is_rejected(cut: int) -> None:
 def test_index_blocks_cover_whole_data_blocks(tmp_path: Path) -> None:
     async def body() -> None:
         eng = await _open(tmp_path)
-        for i in range(3000):  # small partitions: many per data block, blocks of ~64-100 entries
+        for i in range(3000):  # small partitions: many per data block
             await eng.apply(TABLET, mut(i * 7919 - 10_000_000, b"k%d" % i, {ck(0): row(1, a=b"x" * (i % 50))}))
         await eng.flush()
         s = eng._tablets[TABLET].sstables[0]
         seen: dict[int, int] = {}
         for i in range(len(s._summary_offsets)):
             ib = s._load_index_block(i)
-            assert ib.count >= 64 or i == len(s._summary_offsets) - 1
+            assert ib.count >= INDEX_BLOCK_ENTRIES or i == len(s._summary_offsets) - 1
             for off, ln in zip(ib.data_offsets, ib.data_lengths, strict=True):
                 assert ln > 0 and seen.setdefault(off, i) == i  # a data block belongs to one index block
         assert sum(1 for _ in s.iter_objs()) == 3000
