@@ -10,6 +10,7 @@ import shutil
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
+import lz4.block
 import mmh3
 import pytest
 from hypothesis import given, settings
@@ -19,10 +20,11 @@ from storage.bloom import BloomFilter, probes_and_bits
 from storage.config import StorageConfig, TableOptions
 from storage.engine import StorageEngine
 from storage.fs import RealFileSystem
+from storage.mutation import Cell, LivenessInfo, Mutation, Row
 from storage.read import Slice
 from storage.sstable_index import decode_index_block_v2, encode_index_block
 from storage.sstable_reader import BlockCache, SSTableReader
-from storage.sstable_writer import INDEX_BLOCK_ENTRIES
+from storage.sstable_writer import INDEX_BLOCK_ENTRIES, SSTableWriter
 from tests.storage.fakes import FakeClock
 from tests.storage.helpers import ck, mut, row
 from tests.storage.v1_fixture import FIXTURE_DIR, NOW_S, TABLE, TABLET, fixture_mutations
@@ -186,3 +188,25 @@ def test_bloom_probes_follow_the_documented_scheme() -> None:
         pos = (h1 + i * h2) % 1000
         expected[pos >> 3] |= 1 << (pos & 7)
     assert b.bits == expected
+
+
+def test_worked_example_of_formats_md(tmp_path: Path) -> None:
+    """docs/storage/formats.md section 3's worked example, byte for byte."""
+    ts = 1_700_000_000_000_000
+    m = Mutation(-4069959284402364209, b"\x00\x00\x00\x01",
+                 rows={b"\x40\x80\x00\x00\x02\x38": Row(marker=LivenessInfo(ts), cells={("v", b""): Cell(ts, b"hi")})})
+    w = SSTableWriter(RealFileSystem(), tmp_path, 1, expected_partitions=1, bloom_fp_chance=0.01,
+                      block_size_bytes=4096, replay_position=(7, 120), created_at_s=1_700_000_000)
+    w.add(m)
+    w.finish()
+    data = (tmp_path / "sp1-1-Data.db").read_bytes()
+    assert len(data) == 81 and data[:20].hex(" ") == "53 50 44 54 01 00 00 00 3d 00 00 00 41 00 00 00 f0 64 ed 70"
+    index = (tmp_path / "sp1-1-Index.db").read_bytes()
+    assert len(index) == 55 and index[:8].hex(" ") == "53 50 49 58 02 00 00 00"
+    assert SSTableReader(RealFileSystem(), tmp_path, 1, BlockCache(1 << 20))._load_index_block(0).keys_blob \
+        == b"\x00\x00\x00\x01"
+    assert lz4.block.decompress(index[20:], 40).hex(" ") == (
+        "01 00 00 00 cf e0 e4 2a 98 99 84 c7 08 00 00 00 00 00 00 00 49 00 00 00 00 00 00 00 "
+        "40 00 00 00 04 00 00 00 00 00 00 01")
+    assert (tmp_path / "sp1-1-Filter.db").read_bytes().hex(" ") == \
+        "53 50 42 46 01 00 00 00 93 04 0b c4 02 c0 03 13 eb 55 07"
