@@ -220,6 +220,7 @@ class _PlainTotals:
 
 
 def _decode_item(inputs: Sequence[SSTableReader], item: Item) -> Any:
+    """The codec form of an encoded partition (input number item[2] of `inputs`)."""
     try:
         return _unpackb(item[3], raw=False, use_list=False)
     except Exception as e:  # msgpack raises several types on malformed input
@@ -246,15 +247,16 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                       bloom_fp_chance=bloom_fp_chance, block_size_bytes=block_size_bytes,
                       replay_position=rp, ancestors=[r.generation for r in inputs] if same_directory else [],
                       created_at_s=now_s)
+    read = [] if drop_all else inputs
     # a split drops partitions outside its range: plain totals would then need every dropped
     # partition decoded to subtract it, so it takes the exact per-partition path throughout
-    plain = [r.plain and token_filter is None for r in inputs]
+    plain = [r.plain and token_filter is None for r in read]
     all_plain = all(plain)
-    totals = _PlainTotals(r for r, p in zip(inputs, plain, strict=True) if p)
+    totals = _PlainTotals(r for r, p in zip(read, plain, strict=True) if p)
     stats = w.stats
     pack = msgpack.Packer(use_bin_type=True).pack
     try:
-        for batch in merged_batches([] if drop_all else inputs):
+        for batch in merged_batches(read):
             if all_plain:
                 tokens = list(map(_first, batch))
                 # no equal neighbouring tokens: no partition has two versions in this batch

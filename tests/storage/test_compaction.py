@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.compaction import compact_partition
-from storage.compaction_manager import compact_tablet
+from storage.compaction_manager import compact_tablet, drop_expired, fully_expired
 from storage.config import TableOptions
 from storage.engine import StorageEngine
 from storage.mutation import Cell, LivenessInfo, Mutation, Row
@@ -248,5 +248,23 @@ def test_expired_sstable_kept_while_a_memtable_holds_its_partitions() -> None:
         await _settle(eng)
         assert eng.counters["expired_sstables_dropped"] == 0  # the tombstone still shadows it
         assert eng.read(TABLET, 1, b"k", Slice(now_s=clock.now_s())) is None
+        await eng.close()
+    run(body())
+
+
+def test_expiry_drop_writes_an_empty_stand_in() -> None:
+    async def body() -> None:
+        clock = FakeClock()
+        eng = await open_engine(FaultFS(), clock, options=TableOptions(gc_grace_seconds=0))
+        await eng.apply(TABLET, mut(1, b"k", {ck(0): Row()}))  # nothing live, nothing deleted
+        await eng.flush()
+        t = eng._tablets[TABLET]
+        (s,) = t.sstables
+        assert s.plain and not s.non_expiring and s.stats["rows"] == 1
+        clock.advance(1)
+        assert await drop_expired(eng, t, fully_expired(t, clock.now_s())) == 1
+        (stand_in,) = t.sstables
+        assert (stand_in.partitions, stand_in.stats["rows"], stand_in.stats["cells"]) == (0, 0, 0)
+        assert stand_in.ancestors == [s.generation] and stand_in.replay_position == s.replay_position
         await eng.close()
     run(body())
