@@ -18,7 +18,6 @@ import threading
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -358,8 +357,7 @@ class SSTableReader:
                 if hdr + inb[e - 1] + plen[e - 1] > len(raw):
                     raise CorruptionError(self._index_path, self._summary_offsets[i],
                                           "index entry beyond its data block")
-                starts = list(map(hdr.__add__, inb[j:e]))
-                packed.extend([raw[a:b] for a, b in zip(starts, map(add, starts, plen[j:e]))])
+                packed.extend([raw[a:a + b] for a, b in zip(map(hdr.__add__, inb[j:e]), plen[j:e])])
                 j = e
             yield ib.tokens.tolist(), ib.keys(), packed
 
