@@ -138,7 +138,8 @@ class Node:
         ))
         self.peers = ShardPeers(self.workdir, self.shard, n)
         self.proxy = StorageProxy(self.engine, self.host_id, self.shard,
-                                  lambda table_id: self.metadata.current.tablets[table_id], self.peers)
+                                  lambda table_id: self.metadata.current.tablets[table_id], self.peers,
+                                  self.metrics)
         current = self.metadata.current
         for table in current.schema.tables.values():
             tablets = current.tablets.get(table.id)
@@ -338,7 +339,6 @@ class Node:
         await self.peers.call_all("compact", table_id.bytes if table_id is not None else None)
 
     def metrics_snapshot(self) -> dict[str, object]:
-        self.metrics.cross_shard_ops = self.proxy.cross_shard_ops
         return self.metrics.snapshot(self.engine.stats() if self.engine is not None else None)
 
     async def metrics_all_shards(self) -> dict[int, dict[str, object]]:

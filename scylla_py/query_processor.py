@@ -210,13 +210,7 @@ class QueryProcessor:
             if t.is_virtual or is_system_keyspace(t.keyspace):
                 raise Unauthorized(f"Cannot modify system keyspace {t.keyspace}")
             p.table = t
-            if isinstance(s, A.Insert):
-                p.plan = prepare_insert(t, s, ctx)
-            elif isinstance(s, A.Update):
-                p.plan = prepare_update(t, s, ctx)
-            else:
-                p.plan = prepare_delete(t, s, ctx)
-            p.plan.source = (s, p.keyspace)
+            p.plan = _prepare_modification(t, s, ctx, p.keyspace)
         elif isinstance(s, A.InsertJson):
             raise InvalidRequest("INSERT JSON is not supported yet")
         elif isinstance(s, A.Batch):
@@ -280,7 +274,7 @@ class QueryProcessor:
         plan = p.plan
         if isinstance(plan, SelectPlan):
             t0 = perf_counter_ns()
-            hops = self._proxy.cross_shard_ops
+            hops = self._metrics.cross_shard_ops
             try:
                 resp: Response = await self._select(p, plan, bind, params, from_prepared)
             except Unavailable:
@@ -289,14 +283,14 @@ class QueryProcessor:
             finally:
                 self._metrics.read_latency.observe((perf_counter_ns() - t0) / 1000)
             # A routing hint only when this request had to hop: on the replica shard it is not due.
-            if from_prepared and self._proxy.cross_shard_ops != hops and plan.restrictions.has_partition_keys:
+            if from_prepared and self._metrics.cross_shard_ops != hops and plan.restrictions.has_partition_keys:
                 keys = plan.restrictions.partition_keys(bind)
                 if len(keys) == 1:
                     return self._with_routing_hint(resp, plan.table, keys[0])
             return resp
         if isinstance(plan, ModificationPlan):
             t0 = perf_counter_ns()
-            hops = self._proxy.cross_shard_ops
+            hops = self._metrics.cross_shard_ops
             try:
                 resp = await self._modify(plan, bind, params.timestamp)
             except Unavailable:
@@ -304,7 +298,7 @@ class QueryProcessor:
                 raise
             finally:
                 self._metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
-            if from_prepared and self._proxy.cross_shard_ops != hops:
+            if from_prepared and self._metrics.cross_shard_ops != hops:
                 keys = plan.partition_keys(bind)
                 if len(keys) == 1:
                     return self._with_routing_hint(resp, plan.table, keys[0])
@@ -432,11 +426,9 @@ class QueryProcessor:
 
     def _foreign_owner(self, table: TableInfo, pk: bytes) -> int | None:
         """The shard owning partition `pk` when it is not this one."""
-        proxy = self._proxy
-        if proxy.peers.shard_count == 1:
+        if self._proxy.peers.shard_count == 1:
             return None
-        tablet = self._metadata.current.tablets[table.id].tablet_for(table.token_of(pk))
-        return None if proxy.is_local(tablet) else proxy.owner_shard(tablet)
+        return self._proxy.foreign_owner(table.id, table.token_of(pk))
 
     async def _modify_at_owner(self, shard: int, plan: ModificationPlan, bind: BindValues, ts: int,
                                pk: bytes) -> Response:
@@ -444,30 +436,23 @@ class QueryProcessor:
         does): the owner re-plans the statement and runs it under its partition lock."""
         if plan.source is None:
             raise ServerError("bug: a plan without its statement cannot be forwarded")
-        payload = pickle.dumps((plan.source, list(bind), ts, pk))
-        self._proxy.cross_shard_ops += 1
+        payload = [plan.pickled_source, pickle.dumps((list(bind), ts, pk))]
+        self._metrics.cross_shard_ops += 1
         try:
             out = await self._proxy.peers.call(shard, "modify_at_owner", payload)
         except ShardUnavailable as e:
             raise ServerError(f"The shard owning this partition is unavailable ({e}); retry") from None
         return pickle.loads(out) if out is not None else _VOID  # pickle: from this node's own shard
 
-    async def modify_at_owner(self, payload: bytes) -> bytes | None:
-        """The owner's side of `_modify_at_owner`."""
-        source, bind, ts, pk = pickle.loads(payload)  # pickle: from this node's own shard
-        key = pickle.dumps(source)
+    async def modify_at_owner(self, payload: list[bytes]) -> bytes | None:
+        """The owner's side of `_modify_at_owner`; plans are cached by their pickled statement."""
+        key, rest = payload
+        bind, ts, pk = pickle.loads(rest)  # pickle: from this node's own shard
         plan = self._owner_plans.get(key)
         if plan is None:
-            statement, keyspace = source
+            statement, keyspace = pickle.loads(key)  # pickle: from this node's own shard
             t = self.table_info(statement.table.keyspace, statement.table.name, keyspace)
-            ctx = self._functions.compile_context()
-            if isinstance(statement, A.Insert):
-                plan = prepare_insert(t, statement, ctx)
-            elif isinstance(statement, A.Update):
-                plan = prepare_update(t, statement, ctx)
-            else:
-                plan = prepare_delete(t, statement, ctx)
-            plan.source = source
+            plan = _prepare_modification(t, statement, self._functions.compile_context(), keyspace)
             if len(self._owner_plans) > 1000:
                 self._owner_plans.clear()
             self._owner_plans[key] = plan
@@ -568,14 +553,7 @@ class QueryProcessor:
             t = self.table_info(child.table.keyspace, child.table.name, session.keyspace)
             if child.using.timestamp is not None and s.using.timestamp is not None:
                 raise InvalidRequest("Timestamp must be set either on BATCH or individual statements")
-            if isinstance(child, A.Insert):
-                plan = prepare_insert(t, child, ctx)
-            elif isinstance(child, A.Update):
-                plan = prepare_update(t, child, ctx)
-            else:
-                plan = prepare_delete(t, child, ctx)
-            plan.source = (child, session.keyspace)
-            plans.append((plan, bind))
+            plans.append((_prepare_modification(t, child, ctx, session.keyspace), bind))
         ts = params.timestamp
         if s.using.timestamp is not None:
             from .statements.values import compile_term
@@ -700,6 +678,20 @@ class QueryProcessor:
         rows = [[(t.serialize(v) if v is not None else None) for t, v in zip(types, row, strict=True)]
                 for row in result.rows]
         return ResultRows(specs, rows)
+
+
+def _prepare_modification(t: TableInfo, statement: A.Insert | A.Update | A.Delete, ctx: Any,
+                          keyspace: str | None) -> ModificationPlan:
+    """The plan of one INSERT/UPDATE/DELETE, remembering its statement so an LWT or a
+    read-before-write can be re-planned by the partition's own shard."""
+    if isinstance(statement, A.Insert):
+        plan = prepare_insert(t, statement, ctx)
+    elif isinstance(statement, A.Update):
+        plan = prepare_update(t, statement, ctx)
+    else:
+        plan = prepare_delete(t, statement, ctx)
+    plan.source = (statement, keyspace)
+    return plan
 
 
 def _virtual_sort_key(t: TableInfo, row: dict[str, bytes | None]) -> tuple[Any, ...]:

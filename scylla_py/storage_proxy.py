@@ -2,7 +2,7 @@
 
 Owns routing a mutation or a read to the replica of the tablet that holds its token: the local
 `StorageEngine` when this shard is the replica, otherwise the owning shard over the shard RPC
-channel (one extra hop, counted in `cross_shard_ops`). Also owns the replica side of those hops
+channel (one extra hop, counted in the shard's `ShardMetrics.cross_shard_ops`). Also owns the replica side of those hops
 (`ReplicaService`): the handlers another shard's proxy calls, and the wire shapes of what they
 carry.
 
@@ -30,6 +30,7 @@ from storage.mutation import Mutation
 from storage.read import PartitionData, Slice
 from topology.tablets import TableTablets, TabletInfo, first_token
 
+from .metrics import ShardMetrics
 from .shard_rpc import ShardPeers, ShardUnavailable
 
 TabletId = tuple[uuid.UUID, int]
@@ -86,13 +87,14 @@ class StorageProxy:
         shard: int,
         tablets_of: Callable[[uuid.UUID], TableTablets],
         peers: ShardPeers,
+        metrics: ShardMetrics,
     ) -> None:
         self._engine = engine
         self._host_id = host_id
         self._shard = shard
         self._tablets_of = tablets_of
         self._peers = peers
-        self.cross_shard_ops = 0
+        self._metrics = metrics
 
     @property
     def engine(self) -> StorageEngine:
@@ -117,6 +119,11 @@ class StorageProxy:
 
     def is_local(self, tablet: TabletInfo) -> bool:
         return (self._host_id, self._shard) in tablet.replicas
+
+    def foreign_owner(self, table_id: uuid.UUID, token: int) -> int | None:
+        """The shard holding `token`'s tablet when it is not this one."""
+        tablet = self._tablets_of(table_id).tablet_for(token)
+        return None if self.is_local(tablet) else self.owner_shard(tablet)
 
     def routing_hint(self, table_id: uuid.UUID, token: int) -> tuple[int, int, TabletInfo] | None:
         """(first_token, last_token, tablet) when this shard is not a replica of the tablet that
@@ -143,7 +150,7 @@ class StorageProxy:
             await self._engine.apply((table_id, tablet.last_token), mutation)
             return
         shard = self.owner_shard(tablet)
-        self.cross_shard_ops += 1
+        self._metrics.cross_shard_ops += 1
         try:
             await self._peers.call(shard, "apply", [table_id.bytes, tablet.last_token, mutation_to_obj(mutation)])
         except ShardUnavailable as e:
@@ -156,7 +163,7 @@ class StorageProxy:
         if self.is_local(tablet):
             return self._engine.read((table_id, tablet.last_token), token, key, sl)
         shard = self.owner_shard(tablet)
-        self.cross_shard_ops += 1
+        self._metrics.cross_shard_ops += 1
         try:
             o = await self._peers.call(shard, "read", [table_id.bytes, tablet.last_token, token, key,
                                                        slice_to_obj(sl)])
@@ -198,7 +205,7 @@ class StorageProxy:
         shard = self.owner_shard(tablet)
         sl_obj = slice_to_obj(sl)
         while True:
-            self.cross_shard_ops += 1
+            self._metrics.cross_shard_ops += 1
             try:
                 batch, more = await self._peers.call(shard, "scan", [
                     table_id.bytes, tablet.last_token, list(after) if after is not None else None, end_token,

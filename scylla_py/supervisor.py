@@ -60,8 +60,6 @@ class ShardProcess:
         self.reader: control.ChannelReader | None = None
         self.ready = asyncio.Event()
         self.drained = asyncio.Event()
-        self.restarts = 0
-        self.connections_handed = 0
 
     async def spawn(self) -> None:
         sup = self.supervisor
@@ -127,7 +125,6 @@ class ShardProcess:
             backoff = min(backoff * 2, 10.0)
             if sup.stopping:
                 return
-            self.restarts += 1
             await self.spawn()
             try:
                 await asyncio.wait_for(self.ready.wait(), READY_TIMEOUT_S)
@@ -230,7 +227,6 @@ class Supervisor:
         for k in order:
             s = self.shards[k]
             if s.send(["conn", source_port is not None], [conn.fileno()]):
-                s.connections_handed += 1
                 return
         log.warning("no shard is up to take a client connection; closing it")
 

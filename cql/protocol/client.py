@@ -554,19 +554,7 @@ class ClientConnection:
             if values:
                 buf += _CONSISTENCY_AND_FLAGS.pack(consistency, (_VALUES | _SKIP_METADATA) if skip_metadata
                                                    else _VALUES)
-                buf += SHORT.pack(len(values))
-                small = _SMALL_LENGTHS
-                for value in values:
-                    if value is None:
-                        buf += NULL_VALUE
-                    elif value is UNSET:
-                        if self._version < 4:
-                            raise ValueError("unset values need protocol v4")
-                        buf += UNSET_VALUE
-                    else:
-                        n = len(value)
-                        buf += small[n] if n < 1024 else INT.pack(n)
-                        buf += value
+                self._write_values(buf, values)
             else:
                 buf += _CONSISTENCY_AND_FLAGS.pack(consistency, _SKIP_METADATA if skip_metadata else 0)
             body_len = len(buf) - HEADER_SIZE
@@ -597,6 +585,22 @@ class ClientConnection:
             write_bytes_map(buf, custom_payload)
         return buf, flags
 
+    def _write_values(self, buf: bytearray, values: Sequence[Value]) -> None:
+        """<n><value_1>...<value_n>: [bytes] each, -1 for null, -2 for unset (v4)."""
+        buf += SHORT.pack(len(values))
+        small = _SMALL_LENGTHS
+        for value in values:
+            if value is None:
+                buf += NULL_VALUE
+            elif value is UNSET:
+                if self._version < 4:
+                    raise ValueError("unset values need protocol v4")
+                buf += UNSET_VALUE
+            else:
+                n = len(value)
+                buf += small[n] if n < 1024 else INT.pack(n)
+                buf += value
+
     def _write_parameters(
         self, buf: bytearray, consistency: int, flags: int, values: Sequence[Value],
         page_size: int | None, paging_state: bytes | None, serial: int | None, timestamp: int | None,
@@ -617,19 +621,7 @@ class ClientConnection:
         if values:
             if len(values) > 0xFFFF:
                 raise ValueError(f"too many bind values: {len(values)}")
-            buf += SHORT.pack(len(values))
-            small = _SMALL_LENGTHS
-            for value in values:
-                if value is None:
-                    buf += NULL_VALUE
-                elif value is UNSET:
-                    if self._version < 4:
-                        raise ValueError("unset values need protocol v4")
-                    buf += UNSET_VALUE
-                else:
-                    n = len(value)
-                    buf += small[n] if n < 1024 else INT.pack(n)
-                    buf += value
+            self._write_values(buf, values)
         try:
             if page_size is not None:
                 buf += INT.pack(page_size)

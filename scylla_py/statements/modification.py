@@ -18,6 +18,7 @@ element removal) read it through the context; the caller serializes them per par
 from __future__ import annotations
 
 import functools
+import pickle
 import struct
 import uuid
 from collections.abc import Awaitable, Callable
@@ -118,6 +119,11 @@ class ModificationPlan:
     # the partition can have the owner re-plan and run it (LWT and read-before-write, see
     # query_processor).
     source: Any = None
+
+    @functools.cached_property
+    def pickled_source(self) -> bytes:
+        """`source` as sent to the owning shard (pickled once per plan)."""
+        return pickle.dumps(self.source)
 
     @property
     def is_conditional(self) -> bool:

@@ -80,6 +80,15 @@ def _free_port_with_residue(host: str, residue: int, modulo: int) -> int:
     raise RuntimeError("no free source port")
 
 
+def _on_shard(server: ServerProcess, shard: int, *, started: bool = False) -> RawConnection:
+    """A connection through the shard-aware port from a source port that picks `shard`."""
+    c = RawConnection(server.host, server.shard_aware_port,
+                      source_port=_free_port_with_residue(server.host, shard, SHARDS))
+    if started:
+        c.start()
+    return c
+
+
 # --- fixtures -----------------------------------------------------------------------------------
 
 
@@ -145,12 +154,7 @@ def test_every_shard_reads_and_writes_every_tablet(server: ServerProcess, sessio
         "SELECT replicas FROM system.tablets WHERE table_id = %s", (_table_id(session, ks, "t"),))}
     assert replicas == set(range(SHARDS)), "tablets should be spread over every shard"
     # One connection per shard through the shard-aware port; each writes a tenth of the keys.
-    conns = []
-    for shard in range(SHARDS):
-        c = RawConnection(server.host, server.shard_aware_port,
-                          source_port=_free_port_with_residue(server.host, shard, SHARDS))
-        c.start()
-        conns.append(c)
+    conns = [_on_shard(server, shard, started=True) for shard in range(SHARDS)]
     try:
         for k in range(40):
             c = conns[k % SHARDS]
@@ -187,12 +191,7 @@ def _table_id(session: Session, ks: str, table: str) -> Any:
 
 
 def test_schema_change_reaches_every_shard_before_it_is_acknowledged(server: ServerProcess) -> None:
-    conns = []
-    for shard in range(SHARDS):
-        c = RawConnection(server.host, server.shard_aware_port,
-                          source_port=_free_port_with_residue(server.host, shard, SHARDS))
-        c.start()
-        conns.append(c)
+    conns = [_on_shard(server, shard, started=True) for shard in range(SHARDS)]
     try:
         for i in range(4):
             ks = unique_keyspace()
@@ -222,8 +221,7 @@ def test_execute_on_a_non_replica_shard_carries_the_tablet_routing_hint(server: 
     session.execute(f"CREATE TABLE {ks}.t (k int PRIMARY KEY, v int)")
     tablets = [(r.last_token, r.replicas[0][1]) for r in session.execute(
         "SELECT last_token, replicas FROM system.tablets WHERE table_id = %s", (_table_id(session, ks, "t"),))]
-    conn = RawConnection(server.host, server.shard_aware_port,
-                         source_port=_free_port_with_residue(server.host, 0, SHARDS))
+    conn = _on_shard(server, 0)
     try:
         conn.start({"TABLETS_ROUTING_V1": ""})
         prepared = conn.request(conn.codec.prepare(f"INSERT INTO {ks}.t (k, v) VALUES (?, ?)")).response
