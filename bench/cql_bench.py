@@ -26,6 +26,11 @@ from cassandra.cluster import Cluster  # noqa: E402
 from cassandra.concurrent import execute_concurrent_with_args  # noqa: E402
 from cassandra.io.asyncioreactor import AsyncioConnection  # noqa: E402
 
+try:  # the driver's own default when its libev extension is built (it is in the PyPI wheels)
+    from cassandra.io.libevreactor import LibevConnection as DefaultConnection  # noqa: E402
+except ImportError:  # pragma: no cover
+    DefaultConnection = AsyncioConnection  # type: ignore[misc,assignment]
+
 from tests.harness import ServerProcess, free_port, wait_for_port  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -52,8 +57,8 @@ def run_phase(session: object, stmt: object, params: list[tuple[object, ...]], p
 
 
 def measure(host: str, port: int, pid: int, ops: int, concurrency: int, repeats: int,
-            setup: bool) -> dict[str, tuple[float, float]]:
-    cluster = Cluster([host], port=port, connection_class=AsyncioConnection, protocol_version=4)
+            setup: bool, connection_class: type) -> dict[str, tuple[float, float]]:
+    cluster = Cluster([host], port=port, connection_class=connection_class, protocol_version=4)
     session = cluster.connect()
     if setup:
         session.execute("CREATE KEYSPACE IF NOT EXISTS bench WITH replication = "
@@ -78,14 +83,18 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--commitlog-sync", default="periodic", choices=["periodic", "batch"])
+    ap.add_argument("--connection", default="default", choices=["default", "asyncio"],
+                    help="driver connection class: its default (libev) or the asyncio reactor")
     args = ap.parse_args()
+    conn = DefaultConnection if args.connection == "default" else AsyncioConnection
 
     port = free_port()
     null = subprocess.Popen([sys.executable, str(ROOT / "bench" / "null_server.py"), str(port)],
                             stdout=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port, 30, null)
-        base = measure("127.0.0.1", port, null.pid, args.ops, args.concurrency, args.repeats, setup=False)
+        base = measure("127.0.0.1", port, null.pid, args.ops, args.concurrency, args.repeats, setup=False,
+                       connection_class=conn)
     finally:
         null.kill()
     with tempfile.TemporaryDirectory() as d:
@@ -95,11 +104,11 @@ def main() -> None:
         try:
             assert node.proc is not None
             real = measure(node.host, node.cql_port, node.proc.pid, args.ops, args.concurrency, args.repeats,
-                           setup=True)
+                           setup=True, connection_class=conn)
         finally:
             node.stop()
     print(f"ops/phase={args.ops} concurrency={args.concurrency} repeats={args.repeats} "
-          f"commitlog_sync={args.commitlog_sync} (medians)")
+          f"commitlog_sync={args.commitlog_sync} connection={conn.__name__} (medians)")
     print(f"{'op':8} {'server µs/op':>13} {'baseline µs/op':>15} {'ratio':>6} {'ops/s':>8} {'baseline ops/s':>15}")
     for op in ("insert", "select"):
         (cpu, tput), (bcpu, btput) = real[op], base[op]
