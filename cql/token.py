@@ -4,9 +4,10 @@ and ScyllaDB's Murmur3Partitioner compute them.
 Owns `murmur3_token` and the token <-> string helpers. Cassandra's MurmurHash.hash3_x64_128 reads
 the tail bytes as signed Java bytes, so a tail byte >= 0x80 is sign-extended before it is shifted
 into place; stock murmur3 (the `mmh3` package) zero-extends and disagrees on such keys. We use
-`mmh3` (C, fast) when no tail byte has its high bit set, and our own port of the Java variant
-otherwise. The token is the first 64 bits of the hash, with LONG_MIN mapped to LONG_MAX (LONG_MIN
-is reserved as the minimum token).
+`mmh3` (C, fast) for every key, and when a tail byte has its high bit set we correct mmh3's result
+for the sign extension (`_java_tail_hash64`); `_cassandra_hash64` is a direct port of the Java
+variant kept as the reference the tests compare against. The token is the first 64 bits of the
+hash, with LONG_MIN mapped to LONG_MAX (LONG_MIN is reserved as the minimum token).
 """
 
 from __future__ import annotations
@@ -76,13 +77,86 @@ def _cassandra_hash64(key: bytes) -> int:
     return (h1 + h2) & _M64
 
 
+# Inverses used to step back through murmur3's finalization (multiplication by an odd constant
+# is a bijection mod 2**64; `x ^= x >> 33` undoes itself because 2 * 33 >= 64).
+_FMIX_C1_INV = pow(0xFF51AFD7ED558CCD, -1, 1 << 64)
+_FMIX_C2_INV = pow(0xC4CEB9FE1A85EC53, -1, 1 << 64)
+
+
+def _unfmix(k: int) -> int:
+    k ^= k >> 33
+    k = (k * _FMIX_C2_INV) & _M64
+    k ^= k >> 33
+    k = (k * _FMIX_C1_INV) & _M64
+    k ^= k >> 33
+    return k
+
+
+def _tail_mix1(k1: int) -> int:
+    return (_rotl((k1 * _C1) & _M64, 31) * _C2) & _M64
+
+
+def _tail_mix2(k2: int) -> int:
+    return (_rotl((k2 * _C2) & _M64, 33) * _C1) & _M64
+
+
+_HIGH_BIT = bytes(b >> 7 for b in range(256))  # bytes.translate table: byte -> its top bit
+_sign_extensions: dict[bytes, int] = {}  # high-bit pattern of a tail -> its sign extension (<= 2**15 keys)
+
+
+def _sign_extension(tail: bytes) -> int:
+    """What Java's sign extension of the tail bytes XORs into the tail word (k2 << 64 | k1):
+    a byte >= 0x80 at position i turns on every bit from 8 * (i + 1) up to the top of its word."""
+    pattern = tail.translate(_HIGH_BIT)
+    ext = _sign_extensions.get(pattern)
+    if ext is None:
+        ext = 0
+        for i, high in enumerate(pattern):
+            if high:
+                top = 64 if i < 8 else 128
+                ext ^= ((1 << top) - 1) ^ ((1 << (8 * (i + 1))) - 1)
+        _sign_extensions[pattern] = ext
+    return ext
+
+
+def _java_tail_hash64(key: bytes, tail_len: int) -> int:
+    """Cassandra's hash of `key` (first 64 bits, unsigned) from stock murmur3's 128-bit result.
+
+    The two hashes differ only in the tail word, which enters the state by XOR just before the
+    invertible finalization. So: undo the finalization of mmh3's (h1, h2), swap the zero-extended
+    tail's contribution for the sign-extended one, and finalize again. Constant work, whatever the
+    key length (the pure-Python hash costs ~10 µs even for an 8-byte key)."""
+    length = len(key)
+    out1, out2 = mmh3.hash64(key, 0, True, False)
+    # undo: h1 += h2; h2 += h1 (after fmix), fmix, h1 += h2; h2 += h1, h ^= length
+    f2 = (out2 - out1) & _M64
+    f1 = (out1 - f2) & _M64
+    a1, a2 = _unfmix(f1), _unfmix(f2)
+    x2 = (a2 - a1) & _M64
+    x1 = (a1 - x2) & _M64
+    h1, h2 = x1 ^ length, x2 ^ length
+    tail = key[length - tail_len:]
+    plain = int.from_bytes(tail, "little")
+    java = plain ^ _sign_extension(tail)
+    h1 ^= _tail_mix1(plain & _M64) ^ _tail_mix1(java & _M64)
+    if tail_len > 8:
+        h2 ^= _tail_mix2(plain >> 64) ^ _tail_mix2(java >> 64)
+    h1 ^= length
+    h2 ^= length
+    h1 = (h1 + h2) & _M64
+    h2 = (h2 + h1) & _M64
+    h1 = _fmix(h1)
+    h2 = _fmix(h2)
+    return (h1 + h2) & _M64
+
+
 def murmur3_token(key: bytes) -> int:
     """The Murmur3Partitioner token of serialized partition key bytes."""
     tail = len(key) & 15
     if not tail or max(key[-tail:]) < 0x80:
         h: int = mmh3.hash64(key, 0, True, True)[0]
     else:
-        h = _cassandra_hash64(bytes(key))
+        h = _java_tail_hash64(bytes(key), tail)
         if h >= 1 << 63:
             h -= 1 << 64
     return MAX_TOKEN if h == MIN_TOKEN else h
