@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, NoReturn
@@ -61,7 +62,7 @@ from cql.protocol.frame import (
     lz4_decompress,
     unsupported_version_message,
 )
-from cql.protocol.requests import DECODERS, FrameInfo, Request, Startup
+from cql.protocol.requests import DECODERS, FrameInfo, Request, Startup, decode_fast
 from cql.protocol.responses import (
     Authenticate,
     AuthSuccess,
@@ -143,7 +144,11 @@ _DEFAULT_LWT_MASK: Final = 0x80000000
 _TABLETS_EXTENSION: Final = "TABLETS_ROUTING_V1"
 _TABLETS_PAYLOAD_KEY: Final = TABLETS_ROUTING_V1_KEY
 _STANDARD_OPTIONS: Final = frozenset({"CQL_VERSION", "COMPRESSION"})
-_COMPACT_THRESHOLD_BYTES: Final = 64 * 1024
+_READY: Final = ConnectionState.READY
+# Header flags the fast path of next_event() handles; any other flag takes the general path.
+_FAST_FLAGS: Final = FLAG_COMPRESSED | FLAG_TRACING
+_unpack_header = HEADER.unpack_from
+_pack_header = HEADER.pack
 
 
 def _extension_field(values: Sequence[str], key: str) -> str | None:
@@ -177,8 +182,14 @@ class ServerConnection:
         # Parsed once, so a malformed value fails here rather than in the middle of a STARTUP.
         self._lwt_mask = self._advertised_int(_LWT_EXTENSION, _LWT_MASK_KEY, _DEFAULT_LWT_MASK)
         self._rate_limit_code = self._advertised_int(_RATE_LIMIT_EXTENSION, "ERROR_CODE", None)
-        self._buf = bytearray()
+        # Received bytes: `_buf[_pos:]`, then the chunks in `_more` (`_more_len` bytes in all).
+        # Chunks are kept as the immutable bytes objects received, so a frame that lies within one
+        # chunk is decoded in place, without copying; chunks are joined only when a frame spans
+        # them. Invariant: `_more` is empty whenever `_buf[_pos:]` is.
+        self._buf = b""
         self._pos = 0
+        self._more: deque[bytes] = deque()
+        self._more_len = 0
         self._skip = 0  # body bytes of an oversized frame still to discard
         self._eof = False
         self._closed = False  # ConnectionClosed was returned
@@ -228,7 +239,7 @@ class ServerConnection:
 
     @property
     def buffered_bytes(self) -> int:
-        return len(self._buf) - self._pos
+        return len(self._buf) - self._pos + self._more_len
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -247,20 +258,65 @@ class ServerConnection:
             data = memoryview(data)[n:]
             if not data:
                 return
-        self._buf += data
+        # Keep bytes as they are (immutable, so safe to hold); copy anything else.
+        chunk = data if type(data) is bytes else bytes(data)
+        if self._pos == len(self._buf):
+            self._buf = chunk
+            self._pos = 0
+        else:
+            self._more.append(chunk)
+            self._more_len += len(chunk)
 
     def next_event(self) -> Request | NeedData | ConnectionClosed:
         """The next complete request, `NEED_DATA`, or `ConnectionClosed` after EOF.
 
         Raises ClientProtocolError; see the module docstring.
         """
-        if self._fatal is not None:
-            raise ClientProtocolError(self._fatal.message, self._fatal.stream, fatal=True)
+        # Fast path: a QUERY or EXECUTE on a READY connection, whole in the first chunk, without
+        # a custom payload. Anything else, or anything `decode_fast` does not like, goes to the
+        # general path below, which re-reads the frame from the start and raises what it must.
         buf = self._buf
         pos = self._pos
-        avail = len(buf) - pos
+        if len(buf) - pos >= HEADER_SIZE and self._state is _READY and self._fatal is None:
+            version, flags, stream, opcode, length = _unpack_header(buf, pos)
+            start = pos + HEADER_SIZE
+            end = start + length
+            if (
+                version == self._version
+                and stream >= 0
+                and end <= len(buf)
+                and 0 <= length <= self.max_frame_size_bytes
+                and not flags & ~_FAST_FLAGS
+            ):
+                request: Request | None = None
+                if not flags & FLAG_COMPRESSED:
+                    request = decode_fast(opcode, buf, start, end, stream, version, flags != 0)
+                elif self._compression is not None:
+                    try:
+                        body = lz4_decompress(memoryview(buf)[start:end], self.max_frame_size_bytes)
+                    except ClientProtocolError:
+                        pass  # the general path raises it again, with the stream
+                    else:
+                        request = decode_fast(opcode, body, 0, len(body), stream, version,
+                                              flags != FLAG_COMPRESSED)
+                if request is not None:
+                    if end < len(buf):
+                        self._pos = end
+                    else:
+                        self._consume(end - pos)
+                    return request
+        return self._next_event_general()
+
+    def _next_event_general(self) -> Request | NeedData | ConnectionClosed:
+        if self._fatal is not None:
+            raise ClientProtocolError(self._fatal.message, self._fatal.stream, fatal=True)
+        avail = self.buffered_bytes
         if avail < 1 or self._skip:
             return self._starved(avail)
+        if len(self._buf) - self._pos < HEADER_SIZE and self._more:
+            self._coalesce()  # a header split between chunks
+        buf = self._buf
+        pos = self._pos
         version = buf[pos]
         if version & RESPONSE_BIT:
             self._fail(f"Frame with response direction bit set (version byte 0x{version:02x})", None)
@@ -299,11 +355,13 @@ class ServerConnection:
                 f"{self.max_frame_size_bytes}",
                 stream,
             )
-        end = pos + header_size + length
-        if len(buf) < end:
+        if avail < header_size + length:
             return self._starved(avail)
-        with memoryview(buf) as view:
-            body = bytes(view[pos + header_size : end])
+        if len(buf) - pos < header_size + length:
+            self._coalesce()  # a frame split between chunks
+            buf = self._buf
+            pos = 0
+        body = buf[pos + header_size : pos + header_size + length]
         self._consume(header_size + length)
 
         if self._version is None:
@@ -336,13 +394,34 @@ class ServerConnection:
         self._skip = length - in_buffer
 
     def _consume(self, n: int) -> None:
-        self._pos += n
-        if self._pos >= len(self._buf):
-            self._buf.clear()
-            self._pos = 0
-        elif self._pos >= _COMPACT_THRESHOLD_BYTES:
-            del self._buf[: self._pos]
-            self._pos = 0
+        """Drop `n` buffered bytes (at most `buffered_bytes`), releasing finished chunks."""
+        pos = self._pos + n
+        buf_len = len(self._buf)
+        if pos < buf_len:
+            self._pos = pos
+            return
+        pos -= buf_len
+        more = self._more
+        while more:
+            chunk = more.popleft()
+            self._more_len -= len(chunk)
+            if pos < len(chunk):
+                self._buf = chunk
+                self._pos = pos
+                return
+            pos -= len(chunk)
+        self._buf = b""
+        self._pos = 0
+
+    def _coalesce(self) -> None:
+        """Join every buffered byte into `_buf` (one copy), for a header or frame split between
+        chunks. Called only when it lets the parser make progress or fail, so a frame arriving in
+        many chunks is copied a bounded number of times."""
+        more = self._more
+        self._buf = b"".join([memoryview(self._buf)[self._pos :], *more])
+        self._pos = 0
+        more.clear()
+        self._more_len = 0
 
     def _fail(self, message: str, stream: int | None) -> NoReturn:
         self._fatal = ClientProtocolError(message, stream, fatal=True)

@@ -87,7 +87,7 @@ def lz4_compress(body: bytes | bytearray | memoryview) -> bytes:
     return INT.pack(len(body)) + block
 
 
-def lz4_decompress(body: bytes, max_size_bytes: int) -> bytes:
+def lz4_decompress(body: bytes | memoryview, max_size_bytes: int) -> bytes:
     """Inflate a compressed body; any malformation raises ClientProtocolError.
 
     `max_size_bytes` bounds the declared uncompressed length, so a tiny frame cannot make us

@@ -1,6 +1,6 @@
 """Request messages (native protocol v4 spec section 4.1) and their body decoders.
 
-Owns: the frozen request events `ServerConnection.next_event()` returns, and the decoding of each
+Owns: the request events `ServerConnection.next_event()` returns, and the decoding of each
 request body. Bind values stay serialized (`bytes`, None for null, `UNSET`): decoding them into
 Python values is the business of `cql.types`, once per prepared statement's bind metadata.
 
@@ -9,17 +9,20 @@ Invariants:
 - Trailing bytes after a message body are ignored, as Cassandra and ScyllaDB do.
 - Every request carries the frame's `stream`, `version`, `tracing` (header flag 0x02) and
   `custom_payload` (header flag 0x04, v4+; None when absent).
+- `decode_fast` (QUERY/EXECUTE in place) and the general decoders return equal requests for
+  every body; where the general decoder raises (and for named values), `decode_fast` returns None.
 """
 
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple, TypedDict
+from dataclasses import dataclass
+from typing import Final, NamedTuple
 
 from cql.protocol.frame import Opcode
-from cql.protocol.wire import BodyReader, ClientProtocolError, Value
+from cql.protocol.wire import INT, LONG, SHORT, UNSET, BodyReader, ClientProtocolError, Value
 
 
 class Consistency(enum.IntEnum):
@@ -58,33 +61,77 @@ _DEFAULT_TIMESTAMP = 0x20
 _NAMES_FOR_VALUES = 0x40
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+Payload = Mapping[str, bytes | None] | None
+"""A frame's custom payload (header flag 0x04, v4+), None when absent."""
+
+# Requests are slotted dataclasses with hand-written positional `__init__`s rather than frozen
+# dataclasses: one or two are built per request and a frozen dataclass costs ~4x as much to build
+# (one object.__setattr__ call per field, keyword arguments for the kw-only header fields).
+# They are not frozen at runtime; treat them as immutable all the same. `eq`, `repr` and `hash`
+# come from the dataclass decorator, as before.
+# The header fields stay out of positional patterns (`__match_args__`), as when they were kw-only.
+_request = dataclass(init=False, slots=True, unsafe_hash=True)
+
+
+@_request
 class Request:
-    """Fields every request frame carries."""
+    """Fields every request frame carries.
 
-    stream: int = 0
-    version: int = 4
-    tracing: bool = False
-    custom_payload: Mapping[str, bytes | None] | None = None
+    Every subclass's constructor takes its own fields first, then these four in this order
+    (positionally or by name).
+    """
+
+    __match_args__ = ()
+
+    stream: int
+    version: int
+    tracing: bool
+    custom_payload: Payload
+
+    def __init__(self, *, stream: int = 0, version: int = 4, tracing: bool = False,
+                 custom_payload: Payload = None) -> None:
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
 
 
-@dataclass(frozen=True, slots=True)
+@_request
 class Startup(Request):
     """STARTUP (4.1.1). `options` holds every key the client sent; unknown keys are kept."""
 
+    __match_args__ = ("options",)
+
     options: Mapping[str, str]
+
+    def __init__(self, options: Mapping[str, str], stream: int = 0, version: int = 4,
+                 tracing: bool = False, custom_payload: Payload = None) -> None:
+        self.options = options
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
 
     @property
     def compression(self) -> str | None:
         return self.options.get("COMPRESSION")
 
 
-@dataclass(frozen=True, slots=True)
+@_request
 class Options(Request):
     """OPTIONS (4.1.3): the client asks for SUPPORTED; also used as a heartbeat."""
 
+    __match_args__ = ()
 
-@dataclass(frozen=True, slots=True)
+    def __init__(self, stream: int = 0, version: int = 4, tracing: bool = False,
+                 custom_payload: Payload = None) -> None:
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
+
+
+@_request
 class QueryParameters:
     """`<query_parameters>` of QUERY and EXECUTE (4.1.4).
 
@@ -95,104 +142,189 @@ class QueryParameters:
     """
 
     consistency: Consistency
-    values: tuple[Value, ...] = ()
-    named_values: tuple[tuple[str, Value], ...] | None = None
-    skip_metadata: bool = False
-    page_size: int | None = None
-    paging_state: bytes | None = None
-    serial_consistency: Consistency | None = None
-    timestamp: int | None = None
+    values: tuple[Value, ...]
+    named_values: tuple[tuple[str, Value], ...] | None
+    skip_metadata: bool
+    page_size: int | None
+    paging_state: bytes | None
+    serial_consistency: Consistency | None
+    timestamp: int | None
+
+    def __init__(
+        self,
+        consistency: Consistency,
+        values: tuple[Value, ...] = (),
+        named_values: tuple[tuple[str, Value], ...] | None = None,
+        skip_metadata: bool = False,
+        page_size: int | None = None,
+        paging_state: bytes | None = None,
+        serial_consistency: Consistency | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        self.consistency = consistency
+        self.values = values
+        self.named_values = named_values
+        self.skip_metadata = skip_metadata
+        self.page_size = page_size
+        self.paging_state = paging_state
+        self.serial_consistency = serial_consistency
+        self.timestamp = timestamp
 
 
-@dataclass(frozen=True, slots=True)
+@_request
 class Query(Request):
     """QUERY (4.1.4)."""
+
+    __match_args__ = ("query", "params")
 
     query: str
     params: QueryParameters
 
+    def __init__(self, query: str, params: QueryParameters, stream: int = 0, version: int = 4,
+                 tracing: bool = False, custom_payload: Payload = None) -> None:
+        self.query = query
+        self.params = params
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
 
-@dataclass(frozen=True, slots=True)
+
+@_request
 class Prepare(Request):
     """PREPARE (4.1.5)."""
 
+    __match_args__ = ("query",)
+
     query: str
 
+    def __init__(self, query: str, stream: int = 0, version: int = 4, tracing: bool = False,
+                 custom_payload: Payload = None) -> None:
+        self.query = query
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
 
-@dataclass(frozen=True, slots=True)
+
+@_request
 class Execute(Request):
     """EXECUTE (4.1.6)."""
+
+    __match_args__ = ("query_id", "params")
 
     query_id: bytes
     params: QueryParameters
 
+    def __init__(self, query_id: bytes, params: QueryParameters, stream: int = 0, version: int = 4,
+                 tracing: bool = False, custom_payload: Payload = None) -> None:
+        self.query_id = query_id
+        self.params = params
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
 
-@dataclass(frozen=True, slots=True)
+
+@_request
 class BatchStatement:
     """One `<query_i>` of a BATCH: a query string (kind 0) or a prepared id (kind 1)."""
 
     statement: str | bytes
-    values: tuple[Value, ...] = ()
+    values: tuple[Value, ...]
+
+    def __init__(self, statement: str | bytes, values: tuple[Value, ...] = ()) -> None:
+        self.statement = statement
+        self.values = values
 
     @property
     def is_prepared(self) -> bool:
         return isinstance(self.statement, bytes)
 
 
-@dataclass(frozen=True, slots=True)
+@_request
 class Batch(Request):
     """BATCH (4.1.7)."""
+
+    __match_args__ = ("batch_type", "statements", "consistency", "serial_consistency", "timestamp")
 
     batch_type: BatchType
     statements: tuple[BatchStatement, ...]
     consistency: Consistency
-    serial_consistency: Consistency | None = None
-    timestamp: int | None = None
+    serial_consistency: Consistency | None
+    timestamp: int | None
+
+    def __init__(
+        self,
+        batch_type: BatchType,
+        statements: tuple[BatchStatement, ...],
+        consistency: Consistency,
+        serial_consistency: Consistency | None = None,
+        timestamp: int | None = None,
+        stream: int = 0,
+        version: int = 4,
+        tracing: bool = False,
+        custom_payload: Payload = None,
+    ) -> None:
+        self.batch_type = batch_type
+        self.statements = statements
+        self.consistency = consistency
+        self.serial_consistency = serial_consistency
+        self.timestamp = timestamp
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
 
 
-@dataclass(frozen=True, slots=True)
+@_request
 class Register(Request):
     """REGISTER (4.1.8): event types, each one of `EVENT_TYPES`."""
 
-    event_types: tuple[str, ...] = field(default=())
+    __match_args__ = ("event_types",)
+
+    event_types: tuple[str, ...]
+
+    def __init__(self, event_types: tuple[str, ...] = (), stream: int = 0, version: int = 4,
+                 tracing: bool = False, custom_payload: Payload = None) -> None:
+        self.event_types = event_types
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
 
 
-@dataclass(frozen=True, slots=True)
+@_request
 class AuthResponse(Request):
     """AUTH_RESPONSE (4.1.2): a SASL token (None if the client sent a null [bytes])."""
 
+    __match_args__ = ("token",)
+
     token: bytes | None
+
+    def __init__(self, token: bytes | None, stream: int = 0, version: int = 4, tracing: bool = False,
+                 custom_payload: Payload = None) -> None:
+        self.token = token
+        self.stream = stream
+        self.version = version
+        self.tracing = tracing
+        self.custom_payload = custom_payload
 
 
 # --- decoders ------------------------------------------------------------------------------------
 
 
-class _HeaderFields(TypedDict):
-    stream: int
-    version: int
-    tracing: bool
-    custom_payload: Mapping[str, bytes | None] | None
-
-
 class FrameInfo(NamedTuple):
     """What the frame header (and the custom payload prefix) told us about a request body.
 
-    A NamedTuple rather than a frozen dataclass: one is built per request and tuples are
-    several times cheaper to construct.
+    A NamedTuple: cheap to build, and its fields are in the order every request constructor takes
+    after its own (`Execute(query_id, params, *info)`).
     """
 
     stream: int
     version: int
     tracing: bool = False
-    custom_payload: Mapping[str, bytes | None] | None = None
-
-    def fields(self) -> _HeaderFields:
-        return {
-            "stream": self.stream,
-            "version": self.version,
-            "tracing": self.tracing,
-            "custom_payload": self.custom_payload,
-        }
+    custom_payload: Payload = None
 
 
 _CONSISTENCY_BY_CODE: tuple[Consistency, ...] = tuple(sorted(Consistency))
@@ -227,40 +359,171 @@ def decode_query_parameters(reader: BodyReader, version: int) -> QueryParameters
     serial = _consistency(reader.read_short()) if flags & _SERIAL_CONSISTENCY else None
     timestamp = reader.read_long() if flags & _DEFAULT_TIMESTAMP else None
     return QueryParameters(
-        consistency=consistency,
-        values=values,
-        named_values=named,
-        skip_metadata=bool(flags & _SKIP_METADATA),
-        page_size=page_size,
-        paging_state=paging_state,
-        serial_consistency=serial,
-        timestamp=timestamp,
+        consistency, values, named, bool(flags & _SKIP_METADATA), page_size, paging_state, serial,
+        timestamp,
     )
 
 
+# --- fast path -----------------------------------------------------------------------------------
+# QUERY and EXECUTE with positional values are nearly all a server decodes. `decode_fast` reads
+# them straight out of the receive buffer at offsets, with one struct call per field group and no
+# BodyReader. It never raises: on anything unusual (a truncated or invalid field, named values, a
+# bad UTF-8 query) it returns None and the caller runs the general decoder above over the same
+# frame, which raises the exact error. The two must agree on every well-formed frame
+# (tests/cql/protocol/test_fast_path.py checks them against each other).
+
+_EXECUTE: Final = int(Opcode.EXECUTE)
+_QUERY: Final = int(Opcode.QUERY)
+_unpack_short = SHORT.unpack_from
+_unpack_int = INT.unpack_from
+_unpack_long = LONG.unpack_from
+_unpack_params_head = struct.Struct(">HBH").unpack_from  # consistency, flags, value count
+_unpack_page_size_and_timestamp = struct.Struct(">iq").unpack_from
+_TAIL_FLAGS: Final = _PAGE_SIZE | _PAGING_STATE | _SERIAL_CONSISTENCY | _DEFAULT_TIMESTAMP
+_MAX_CONSISTENCY: Final = len(_CONSISTENCY_BY_CODE) - 1
+_NAMED_VALUES: Final = _VALUES | _NAMES_FOR_VALUES  # flag 0x40 only means something with 0x01
+
+
+def decode_fast(
+    opcode: int, data: bytes, pos: int, end: int, stream: int, version: int, tracing: bool
+) -> Request | None:
+    """The QUERY or EXECUTE whose body is `data[pos:end]`, or None if the general decoder must
+    decode it (another opcode, named values, or anything malformed).
+
+    Requires: the frame carries no custom payload; `end <= len(data)`.
+    """
+    query_id = b""
+    query = ""
+    if opcode == _EXECUTE:
+        if pos + 2 > end:
+            return None
+        p = pos + 2 + _unpack_short(data, pos)[0]
+        if p > end:
+            return None
+        query_id = data[pos + 2 : p]
+    elif opcode == _QUERY:
+        if pos + 4 > end:
+            return None
+        n = _unpack_int(data, pos)[0]
+        p = pos + 4 + n
+        if n < 0 or p > end:
+            return None
+        try:
+            query = data[pos + 4 : p].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    else:
+        return None
+
+    # <consistency><flags>[<n><value_1>...<value_n>]: read with the count in one call when the
+    # body is long enough to hold one (the count is ignored without flag 0x01).
+    if p + 5 <= end:
+        consistency, flags, count = _unpack_params_head(data, p)
+    elif p + 3 <= end:
+        consistency = _unpack_short(data, p)[0]
+        flags = data[p + 2]
+        count = 0  # no room for one: flag 0x01 fails the bounds check below
+    else:
+        return None
+    if consistency > _MAX_CONSISTENCY or flags & _NAMED_VALUES == _NAMED_VALUES:
+        return None
+    p += 3
+    values: tuple[Value, ...] = ()
+    if flags & _VALUES:
+        if p + 2 > end:
+            return None
+        p += 2
+        out: list[Value] = []
+        append = out.append
+        for _ in range(count):
+            if p + 4 > end:
+                return None
+            n = _unpack_int(data, p)[0]
+            p += 4
+            if n >= 0:
+                q = p + n
+                if q > end:
+                    return None
+                append(data[p:q])
+                p = q
+            elif n == -1:
+                append(None)
+            elif n == -2 and version >= 4:
+                append(UNSET)
+            else:
+                return None
+        values = tuple(out)
+
+    page_size: int | None = None
+    paging_state: bytes | None = None
+    serial: Consistency | None = None
+    timestamp: int | None = None
+    tail = flags & _TAIL_FLAGS
+    if tail == _PAGE_SIZE | _DEFAULT_TIMESTAMP:  # what cassandra-driver sends by default
+        if p + 12 > end:
+            return None
+        page_size, timestamp = _unpack_page_size_and_timestamp(data, p)
+    elif tail:
+        if flags & _PAGE_SIZE:
+            if p + 4 > end:
+                return None
+            page_size = _unpack_int(data, p)[0]
+            p += 4
+        if flags & _PAGING_STATE:
+            if p + 4 > end:
+                return None
+            n = _unpack_int(data, p)[0]
+            p += 4
+            if n >= 0:
+                if p + n > end:
+                    return None
+                paging_state = data[p : p + n]
+                p += n
+        if flags & _SERIAL_CONSISTENCY:
+            if p + 2 > end:
+                return None
+            code = _unpack_short(data, p)[0]
+            if code > _MAX_CONSISTENCY:
+                return None
+            serial = _CONSISTENCY_BY_CODE[code]
+            p += 2
+        if flags & _DEFAULT_TIMESTAMP:
+            if p + 8 > end:
+                return None
+            timestamp = _unpack_long(data, p)[0]
+
+    params = QueryParameters(
+        _CONSISTENCY_BY_CODE[consistency], values, None, bool(flags & _SKIP_METADATA), page_size,
+        paging_state, serial, timestamp,
+    )
+    if opcode == _EXECUTE:
+        return Execute(query_id, params, stream, version, tracing, None)
+    return Query(query, params, stream, version, tracing, None)
+
+
 def _decode_startup(reader: BodyReader, f: FrameInfo) -> Request:
-    return Startup(reader.read_string_map(), **f.fields())
+    return Startup(reader.read_string_map(), *f)
 
 
 def _decode_options(reader: BodyReader, f: FrameInfo) -> Request:
-    return Options(**f.fields())
+    return Options(*f)
 
 
 def _decode_query(reader: BodyReader, f: FrameInfo) -> Request:
     query = reader.read_long_string()
     params = decode_query_parameters(reader, f.version)
-    return Query(query, params, **f.fields())
+    return Query(query, params, *f)
 
 
 def _decode_prepare(reader: BodyReader, f: FrameInfo) -> Request:
     # v4: the body is only the query; v5 adds <flags>[<keyspace>].
-    return Prepare(reader.read_long_string(), **f.fields())
+    return Prepare(reader.read_long_string(), *f)
 
 
 def _decode_execute(reader: BodyReader, f: FrameInfo) -> Request:
     query_id = reader.read_short_bytes()
     params = decode_query_parameters(reader, f.version)
-    return Execute(query_id, params, **f.fields())
+    return Execute(query_id, params, *f)
 
 
 def _decode_batch(reader: BodyReader, f: FrameInfo) -> Request:
@@ -289,7 +552,7 @@ def _decode_batch(reader: BodyReader, f: FrameInfo) -> Request:
         raise ClientProtocolError("Named values are not supported in BATCH messages")
     serial = _consistency(reader.read_short()) if flags & _SERIAL_CONSISTENCY else None
     timestamp = reader.read_long() if flags & _DEFAULT_TIMESTAMP else None
-    return Batch(batch_type, tuple(statements), consistency, serial, timestamp, **f.fields())
+    return Batch(batch_type, tuple(statements), consistency, serial, timestamp, *f)
 
 
 def _decode_register(reader: BodyReader, f: FrameInfo) -> Request:
@@ -297,11 +560,11 @@ def _decode_register(reader: BodyReader, f: FrameInfo) -> Request:
     for event_type in types:
         if event_type not in EVENT_TYPES:
             raise ClientProtocolError(f"Invalid value '{event_type}' for Type")
-    return Register(tuple(types), **f.fields())
+    return Register(tuple(types), *f)
 
 
 def _decode_auth_response(reader: BodyReader, f: FrameInfo) -> Request:
-    return AuthResponse(reader.read_bytes(), **f.fields())
+    return AuthResponse(reader.read_bytes(), *f)
 
 
 Decoder = Callable[[BodyReader, FrameInfo], Request]
