@@ -27,7 +27,7 @@ from cassandra.concurrent import execute_concurrent_with_args  # noqa: E402
 from cassandra.io.asyncioreactor import AsyncioConnection  # noqa: E402
 
 try:  # the driver's own default when its libev extension is built (it is in the PyPI wheels)
-    from cassandra.io.libevreactor import LibevConnection as DefaultConnection  # noqa: E402
+    from cassandra.io.libevreactor import LibevConnection as DefaultConnection
 except ImportError:  # pragma: no cover
     DefaultConnection = AsyncioConnection  # type: ignore[misc,assignment]
 
