@@ -393,15 +393,17 @@ class QueryProcessor:
 
     async def _modify(self, plan: ModificationPlan, bind: BindValues, client_ts: int | None) -> Response:
         ts = plan.timestamp_of(bind, client_ts if client_ts is not None else self._timestamps.next_us())
-        ctx = self._write_context(plan, ts)
-        if plan.is_conditional:
+        if plan.is_plain_write:
+            mutations = plan.build_plain(bind, ts, self._timestamps.now_s())
+        elif plan.is_conditional:
             keys = plan.partition_keys(bind)
             if len(keys) == 1 and (shard := self._foreign_owner(plan.table, keys[0])) is not None:
                 return await self._modify_at_owner(shard, plan, bind, ts, keys[0])
-            return await self._conditional(plan, bind, ctx)
-        if plan.needs_read:
+            return await self._conditional(plan, bind, self._write_context(plan, ts))
+        elif plan.needs_read:
             # Read-modify-write (counters, list indexes): serialized per partition by the shard
             # that owns it, so two coordinators never interleave on one partition.
+            ctx = self._write_context(plan, ts)
             for pk in plan.partition_keys(bind):
                 shard = self._foreign_owner(plan.table, pk)
                 if shard is not None:
@@ -409,7 +411,8 @@ class QueryProcessor:
                     continue
                 await self._modify_key_locally(plan, pk, bind, ctx)
             return _VOID
-        mutations = await plan.build(bind, ctx)
+        else:
+            mutations = await plan.build(bind, self._write_context(plan, ts))
         if len(mutations) == 1:
             await self._proxy.mutate(plan.table.id, mutations[0])
         else:

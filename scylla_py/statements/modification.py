@@ -206,13 +206,23 @@ class ModificationPlan:
         ranges = r.clustering_ranges(bind) or ()
         m.range_tombstones.extend(RangeTombstone(s, e, dt) for s, e in ranges)
 
-    async def _write_cells(self, m: Mutation, pk: bytes, bind: BindValues, ts: int, ctx: WriteContext) -> None:
+    @functools.cached_property
+    def _static_only(self) -> bool:
+        """Every operation writes a static column (so no clustering key is needed)."""
+        return bool(self.operations) and all(op.column.kind is ColumnKind.STATIC for op in self.operations)
+
+    @functools.cached_property
+    def is_plain_write(self) -> bool:
+        """INSERT or UPDATE of plain single-cell values only, unconditional: `build_plain` makes
+        its mutations without awaiting anything (the write hot path)."""
+        return (self.statement_kind != "delete" and bool(self.operations) and self._plain_sets is not None
+                and not self.needs_read and not self.is_conditional)
+
+    def _write_clustering_keys(self, bind: BindValues) -> list[bytes]:
+        """The rows a write of cells addresses; none when it writes static columns only."""
         r = self.restrictions
-        ttl = self.ttl_of(bind) if self.statement_kind != "delete" else 0
-        expiry = ctx.now_s + ttl if ttl else 0
-        static_only = all(op.column.kind is ColumnKind.STATIC for op in self.operations) and bool(self.operations)
         if self.table.clustering_key and not r.full_clustering_eq:
-            if not (static_only and r.eq_prefix_len == 0 and not r.has_clustering_slice):
+            if not (self._static_only and r.eq_prefix_len == 0 and not r.has_clustering_slice):
                 if self.statement_kind == "insert":
                     missing = self.table.clustering_key[r.eq_prefix_len].name
                     raise InvalidRequest(f"Some clustering keys are missing: {missing}")
@@ -221,27 +231,46 @@ class ModificationPlan:
                 raise InvalidRequest(
                     f"Missing mandatory PRIMARY KEY part {self.table.clustering_key[r.eq_prefix_len].name}"
                 )
-            cks: list[bytes] = []
-        else:
-            cks = r.clustering_keys(bind)
+            return []
+        return r.clustering_keys(bind)
+
+    def build_plain(self, bind: BindValues, ts: int, now_s: int) -> list[Mutation]:
+        """The mutations of a plain write (`is_plain_write`), one per partition."""
+        plain = self._plain_sets
+        assert plain is not None
+        keys = self.partition_keys(bind)
+        ttl = self.ttl_of(bind)
+        expiry = now_s + ttl if ttl else 0
+        cks = self._write_clustering_keys(bind)
+        cells: dict[tuple[str, bytes], Cell] = {}
+        for name, getter in plain:
+            v = getter(bind)
+            if v is UNSET:
+                continue
+            assert v is None or isinstance(v, bytes)
+            cells[(name, b"")] = Cell(ts, v, ttl, expiry) if v is not None else Cell(ts, None, 0, now_s)
+        marker = LivenessInfo(ts, ttl, expiry) if self.statement_kind == "insert" else None
+        token_of = self.table.token_of
+        out: list[Mutation] = []
+        for pk in keys:
+            m = Mutation(token_of(pk), pk)
+            if marker is not None or cells:
+                for ck in cks:
+                    # A dict per row: storage owns (and may merge into) what it is handed.
+                    m.rows[ck] = Row(marker, None, dict(cells))
+            out.append(m)
+        return out
+
+    async def _write_cells(self, m: Mutation, pk: bytes, bind: BindValues, ts: int, ctx: WriteContext) -> None:
+        ttl = self.ttl_of(bind) if self.statement_kind != "delete" else 0
+        expiry = ctx.now_s + ttl if ttl else 0
+        static_only = self._static_only
+        cks = self._write_clustering_keys(bind)
         if self.statement_kind == "insert" and not static_only:
             marker = LivenessInfo(ts, ttl, expiry)
         else:
             marker = None
         static_row: Row | None = None
-        plain = self._plain_sets
-        if plain is not None:
-            for ck in cks:
-                cells: dict[tuple[str, bytes], Cell] = {}
-                for name, getter in plain:
-                    v = getter(bind)
-                    if v is UNSET:
-                        continue
-                    assert v is None or isinstance(v, bytes)
-                    cells[(name, b"")] = Cell(ts, v, ttl, expiry) if v is not None else Cell(ts, None, 0, ctx.now_s)
-                if marker is not None or cells:
-                    m.rows[ck] = Row(marker, None, cells)
-            return
         for ck in cks:
             row = Row(marker=marker)
             for op in self.operations:

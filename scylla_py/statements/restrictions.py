@@ -16,6 +16,7 @@ Invariant: the ranges returned are sorted by byte order and disjoint, as storage
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,11 @@ class ValuesGetter:
     def is_single(self) -> bool:
         return self._getters is not None and len(self._getters) == 1
 
+    @property
+    def single_getter(self) -> ValueGetter:
+        assert self._getters is not None and len(self._getters) == 1
+        return self._getters[0]
+
 
 @dataclass
 class Bound:
@@ -119,7 +125,27 @@ class Restrictions:
     def full_clustering_eq(self) -> bool:
         return self.eq_prefix_len == len(self.table.clustering_key) and not self.has_clustering_slice
 
+    @functools.cached_property
+    def _partition_eq(self) -> list[tuple[ValueGetter, str]] | None:
+        """(getter, column) per partition key column when each is restricted by a single `=`
+        (the common case, which needs no IN expansion)."""
+        if self.partition is None or not all(vg.is_single for vg in self.partition):
+            return None
+        return [(vg.single_getter, vg.column.name) for vg in self.partition]
+
+    def single_partition_key(self, bind: BindValues) -> bytes | None:
+        """The partition key when every partition key column is restricted by one `=`, else None."""
+        if self._partition_eq is None:
+            return None
+        return self.partition_keys(bind)[0]
+
     def partition_keys(self, bind: BindValues) -> list[bytes]:
+        eq = self._partition_eq
+        if eq is not None:
+            if len(eq) == 1:
+                g, name = eq[0]
+                return [_require(g(bind), name)]
+            return [self.table.partition_key_bytes([_require(g(bind), name) for g, name in eq])]
         assert self.partition is not None
         per_column = [vg.values(bind) for vg in self.partition]
         seen: dict[bytes, None] = {}
