@@ -26,7 +26,7 @@ from cql.types import INT
 from storage.read import PartitionData, Slice
 
 from .restrictions import Restrictions, analyze
-from .selection import FunctionLookup, RowView, Selection, column_value_getter, prepare_selection
+from .selection import Aggregate, FunctionLookup, RowView, Selection, column_value_getter, prepare_selection
 from .table_info import ColumnInfo, TableInfo
 from .values import UNSET, BindValues, FunctionResolver, Receiver, ValueGetter, compile_term
 
@@ -38,6 +38,26 @@ _STATE_VERSION = 1
 class PageResult:
     rows: list[list[bytes | None]]
     paging_state: bytes | None
+
+
+class _PageBuilder:
+    """The page being filled by `SelectPlan.execute`, and the position reached."""
+
+    __slots__ = ("aggregates", "last", "limit", "more", "out", "page_size", "per_partition_cap", "row_filter",
+                 "rows_so_far")
+
+    def __init__(self, limit: int | None, page_size: int | None, per_partition_cap: int | None,
+                 row_filter: Callable[[RowView], bool] | None, aggregates: list[Aggregate] | None,
+                 rows_so_far: int) -> None:
+        self.limit = limit
+        self.page_size = page_size
+        self.per_partition_cap = per_partition_cap
+        self.row_filter = row_filter
+        self.aggregates = aggregates
+        self.rows_so_far = rows_so_far
+        self.out: list[list[bytes | None]] = []
+        self.last: tuple[bytes, bytes | None, int] | None = None  # (key, clustering, partition rows)
+        self.more = False
 
 
 ReadFn = Callable[[TableInfo, int, bytes, Slice], Awaitable[PartitionData | None]]
@@ -120,40 +140,28 @@ class SelectPlan:
         storage_limit = per_partition_cap if row_filter is None else None
         base_slice = Slice(ranges, self.reverse, columns, storage_limit, now_s)
 
-        rows_so_far = state.rows_so_far if state else 0
-        out: list[list[bytes | None]] = []
-        aggregates = self.selection.new_aggregates()
-        last: tuple[bytes, bytes | None, int] | None = None
-        more = False
-
-        partitions = self._partitions(bind, state, base_slice, read, scan)
-        async for p, resumed_in_partition in partitions:
-            partition_rows = state.partition_rows if (state and resumed_in_partition) else 0
-            if per_partition_cap is not None and partition_rows >= per_partition_cap:
-                continue
-            for view in self._views(p, now_s, self.reverse):
-                if not filter_view(view):
-                    continue
-                if limit is not None and rows_so_far >= limit:
-                    more = False
+        page = _PageBuilder(limit, page_size, per_partition_cap, None if row_filter is None else filter_view,
+                            self.selection.new_aggregates(), state.rows_so_far if state else 0)
+        r = self.restrictions
+        single = r.single_partition_key(bind) if state is None else None
+        if single is not None:
+            # One partition by `=`, from the start: no partition iteration to set up.
+            t = self.table
+            p = await read(t, t.token_of(single), single, base_slice)
+            if p is not None:
+                self._take_rows(p, 0, page, now_s)
+        else:
+            partitions = self._partitions(bind, state, base_slice, read, scan)
+            async for p, resumed_in_partition in partitions:
+                if self._take_rows(p, state.partition_rows if (state and resumed_in_partition) else 0, page,
+                                   now_s):
                     break
-                if page_size is not None and len(out) >= page_size:
-                    more = True
-                    break
-                partition_rows += 1
-                rows_so_far += 1
-                if aggregates is not None:
-                    for agg, ev in zip(aggregates, self.selection.evaluators, strict=True):
-                        agg.add([g(view) for g in ev.aggregate_args])
-                else:
-                    out.append(self.selection.row(view))
-                ck_bytes = self.table.clustering_bytes(view.ck) if view.ck else None
-                last = (p.key, ck_bytes, partition_rows)
-                if self.distinct or (per_partition_cap is not None and partition_rows >= per_partition_cap):
-                    break
-            if more or (limit is not None and rows_so_far >= limit):
-                break
-        await partitions.aclose()  # stopped early: release the scan now, not at GC
+            await partitions.aclose()  # stopped early: release the scan now, not at GC
+        aggregates = page.aggregates
+        out = page.out
+        rows_so_far = page.rows_so_far
+        more = page.more
+        last = page.last
         if aggregates is not None:
             return PageResult([[a.result() for a in aggregates]], None)
         if self.order_by_sort and len(out) > 1:
@@ -163,6 +171,38 @@ class SelectPlan:
             key, ck, prow = last
             state_out = _encode_state(key, ck if not self.distinct else None, rows_so_far, prow)
         return PageResult(out, state_out)
+
+    def _take_rows(self, p: PartitionData, partition_rows: int, page: _PageBuilder, now_s: int) -> bool:
+        """Add partition `p`'s rows to the page (`partition_rows` of it were returned on earlier
+        pages); True when the page or the limit is full."""
+        cap = page.per_partition_cap
+        if cap is not None and partition_rows >= cap:
+            return False
+        limit = page.limit
+        page_size = page.page_size
+        out = page.out
+        aggregates = page.aggregates
+        row_filter = page.row_filter
+        for view in self._views(p, now_s, self.reverse):
+            if row_filter is not None and not row_filter(view):
+                continue
+            if limit is not None and page.rows_so_far >= limit:
+                page.more = False
+                return True
+            if page_size is not None and len(out) >= page_size:
+                page.more = True
+                return True
+            partition_rows += 1
+            page.rows_so_far += 1
+            if aggregates is not None:
+                for agg, ev in zip(aggregates, self.selection.evaluators, strict=True):
+                    agg.add([g(view) for g in ev.aggregate_args])
+            else:
+                out.append(self.selection.row(view))
+            page.last = (p.key, self.table.clustering_bytes(view.ck) if view.ck else None, partition_rows)
+            if self.distinct or (cap is not None and partition_rows >= cap):
+                break
+        return limit is not None and page.rows_so_far >= limit
 
     async def _partitions(
         self, bind: BindValues, state: PagingState | None, base: Slice, read: ReadFn, scan: ScanFn,

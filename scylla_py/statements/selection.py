@@ -10,6 +10,7 @@ Invariant: every evaluator returns bytes valid for its column's declared type, o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -186,7 +187,7 @@ class Selection:
     # Columns a storage read must return (None: all).
     needed_columns: frozenset[str] | None
 
-    @property
+    @functools.cached_property
     def is_aggregate(self) -> bool:
         return any(e.aggregate is not None for e in self.evaluators)
 
