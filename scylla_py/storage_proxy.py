@@ -28,7 +28,7 @@ from storage.config import TableOptions
 from storage.engine import StorageEngine
 from storage.mutation import Mutation
 from storage.read import PartitionData, Slice
-from topology.tablets import TableTablets, TabletInfo, first_token
+from topology.tablets import TableTablets, TabletInfo, first_token, tablet_index
 
 from .metrics import ShardMetrics
 from .shard_rpc import ShardPeers, ShardUnavailable
@@ -74,6 +74,13 @@ def partition_from_obj(o: list[Any]) -> PartitionData:
     return PartitionData(token, key, row_from_obj(static) if static is not None else None, rows)
 
 
+_NOT_HERE = -1  # placement of a tablet with no replica on this node
+
+
+def _no_replica() -> Unavailable:
+    return Unavailable("No replica of this tablet is on this node", 0x000A, 1, 0)
+
+
 def _unavailable(e: ShardUnavailable) -> Unavailable:
     # LOCAL_ONE semantics on one node: the only replica is down (its shard is restarting).
     return Unavailable(f"Cannot achieve consistency level: the replica ({e}) is unavailable", 0x000A, 1, 0)
@@ -95,6 +102,9 @@ class StorageProxy:
         self._tablets_of = tablets_of
         self._peers = peers
         self._metrics = metrics
+        # table -> (its tablet map, per tablet (owning shard or _NOT_HERE, storage tablet id)).
+        # A schema or tablet change installs a new map object, which invalidates the entry.
+        self._placements: dict[uuid.UUID, tuple[TableTablets, tuple[tuple[int, tuple[uuid.UUID, int]], ...]]] = {}
 
     @property
     def engine(self) -> StorageEngine:
@@ -115,15 +125,37 @@ class StorageProxy:
         for host, shard in tablet.replicas:
             if host == self._host_id:
                 return shard
-        raise Unavailable("No replica of this tablet is on this node", 0x000A, 1, 0)
+        raise _no_replica()
+
+    def _placement(self, table_id: uuid.UUID, token: int) -> tuple[int, tuple[uuid.UUID, int]]:
+        """(owning shard, storage tablet id) of `token`'s tablet: the per-request lookup, cached
+        per tablet map so a request does no replica scan."""
+        tm = self._tablets_of(table_id)
+        cached = self._placements.get(table_id)
+        if cached is None or cached[0] is not tm:
+            per_tablet = tuple(
+                (self._shard if self.is_local(t) else self._owner_or_not_here(t), (table_id, t.last_token))
+                for t in tm.tablets
+            )
+            cached = self._placements[table_id] = (tm, per_tablet)
+        per_tablet = cached[1]
+        return per_tablet[tablet_index(token, len(per_tablet))]
+
+    def _owner_or_not_here(self, tablet: TabletInfo) -> int:
+        for host, shard in tablet.replicas:
+            if host == self._host_id:
+                return shard
+        return _NOT_HERE
 
     def is_local(self, tablet: TabletInfo) -> bool:
         return (self._host_id, self._shard) in tablet.replicas
 
     def foreign_owner(self, table_id: uuid.UUID, token: int) -> int | None:
         """The shard holding `token`'s tablet when it is not this one."""
-        tablet = self._tablets_of(table_id).tablet_for(token)
-        return None if self.is_local(tablet) else self.owner_shard(tablet)
+        shard = self._placement(table_id, token)[0]
+        if shard == _NOT_HERE:
+            raise _no_replica()
+        return None if shard == self._shard else shard
 
     def routing_hint(self, table_id: uuid.UUID, token: int) -> tuple[int, int, TabletInfo] | None:
         """(first_token, last_token, tablet) when this shard is not a replica of the tablet that
@@ -145,27 +177,29 @@ class StorageProxy:
     # --- writes ---------------------------------------------------------------------------
 
     async def mutate(self, table_id: uuid.UUID, mutation: Mutation) -> None:
-        tablet = self._tablets_of(table_id).tablet_for(mutation.token)
-        if self.is_local(tablet):
-            await self._engine.apply((table_id, tablet.last_token), mutation)
+        shard, tablet_id = self._placement(table_id, mutation.token)
+        if shard == self._shard:
+            await self._engine.apply(tablet_id, mutation)
             return
-        shard = self.owner_shard(tablet)
+        if shard == _NOT_HERE:
+            raise _no_replica()
         self._metrics.cross_shard_ops += 1
         try:
-            await self._peers.call(shard, "apply", [table_id.bytes, tablet.last_token, mutation_to_obj(mutation)])
+            await self._peers.call(shard, "apply", [table_id.bytes, tablet_id[1], mutation_to_obj(mutation)])
         except ShardUnavailable as e:
             raise _unavailable(e) from None
 
     # --- reads ----------------------------------------------------------------------------
 
     async def read(self, table_id: uuid.UUID, token: int, key: bytes, sl: Slice) -> PartitionData | None:
-        tablet = self._tablets_of(table_id).tablet_for(token)
-        if self.is_local(tablet):
-            return self._engine.read((table_id, tablet.last_token), token, key, sl)
-        shard = self.owner_shard(tablet)
+        shard, tablet_id = self._placement(table_id, token)
+        if shard == self._shard:
+            return self._engine.read(tablet_id, token, key, sl)
+        if shard == _NOT_HERE:
+            raise _no_replica()
         self._metrics.cross_shard_ops += 1
         try:
-            o = await self._peers.call(shard, "read", [table_id.bytes, tablet.last_token, token, key,
+            o = await self._peers.call(shard, "read", [table_id.bytes, tablet_id[1], token, key,
                                                        slice_to_obj(sl)])
         except ShardUnavailable as e:
             raise _unavailable(e) from None
