@@ -2,8 +2,8 @@
 
 Owns the asyncio side of client connections only: serving the connections the supervisor accepted
 on the native port (9042) and the shard-aware port (19042) and handed to this shard, feeding bytes to the sans-IO codec (`cql.protocol.ServerConnection`),
-handshake and authentication, running each request as its own task so many streams of one
-connection are answered out of order, pushing SCHEMA_CHANGE events to connections that
+handshake and authentication, running each request eagerly and, when it must wait, as its own
+task so many streams of one connection are answered out of order, pushing SCHEMA_CHANGE events to connections that
 REGISTERed, and draining in-flight requests on shutdown.
 
 Invariants:
@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Mapping, Sequence
-from typing import cast
+from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
+from typing import Any, cast
 
 from cql.errors import CQLError, ErrorCode, ServerError
 from cql.protocol import (
@@ -54,6 +54,54 @@ from .query_processor import QueryProcessor, Session
 from .statements.schema_change import SchemaChange
 
 log = logging.getLogger(__name__)
+
+
+def start_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run `coro` now, up to its first suspension. Most requests (a local write in periodic
+    commitlog mode, a read served from memory or the page cache) finish without ever waiting, and
+    then no Task is made at all: a Task costs a scheduling round trip and weak-set bookkeeping,
+    which was a tenth of a request's CPU. A request that does wait continues in a Task from that
+    point. (Python 3.12's eager task factory does this; we run on 3.11.)"""
+    try:
+        pending = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.get_running_loop().create_task(_continue(coro, pending))
+
+
+async def _continue(coro: Coroutine[Any, Any, None], pending: Any) -> None:
+    await _Resume(coro, pending)
+
+
+class _Resume:
+    """Awaitable that hands the future `coro` already yielded to the awaiting Task and then
+    relays everything between that Task and `coro` (what `await coro` would do, had it started
+    inside the Task)."""
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:
+                try:
+                    pending = coro.throw(e)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration:
+                    return
 
 
 class CQLConnection(asyncio.Protocol):
@@ -146,9 +194,10 @@ class CQLConnection(asyncio.Protocol):
             self.events = self.events | frozenset(req.event_types)
             self._write(codec.send(Ready(), req.stream))  # REGISTER is answered with READY (4.1.8)
         else:
-            task = asyncio.get_running_loop().create_task(self._run(req))
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
+            task = start_eagerly(self._run(req))
+            if task is not None:
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
 
     async def _run(self, req: Request) -> None:
         server = self._server
