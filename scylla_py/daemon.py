@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -402,6 +403,22 @@ def shard_directory(workdir: Path, shard: int) -> Path:
     return workdir / "shards" / str(shard)
 
 
+# Young-generation size for the cyclic GC. Every request allocates a few dozen container objects
+# (rows, cell dicts, mutations) that the memtable keeps alive, so with CPython's default of 700
+# the collector ran every ~30 writes and kept re-scanning the memtable's survivors: 15% of a
+# write's CPU. At 10,000 a young collection takes ~1 ms and runs every few hundred requests.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Once the shard has started: move everything start-up made (grammar tables, schema, caches)
+    out of the collector's view, and collect young objects in larger batches."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
 async def run_shard(shard: int, shard_count: int, channel: socket.socket) -> None:
     """A shard process's life: read its config from the supervisor, start, serve the connections
     the supervisor hands over, and drain/stop when told (or when the supervisor is gone)."""
@@ -455,6 +472,7 @@ async def run_shard(shard: int, shard_count: int, channel: socket.socket) -> Non
             spawn(stop())
 
     await node.start()
+    tune_gc()
     reader = control.ChannelReader(channel, on_message)
     control.send(channel, ["ready"])
     await done.wait()
