@@ -117,6 +117,7 @@ class CQLConnection(asyncio.Protocol):
         # with many streams in flight that is most of the per-request transport cost.
         self._pending: list[bytes] = []
         self._flush_scheduled = False
+        self._receiving = False  # inside data_received: it writes what it answered when done
         self._input_closed = False  # the client half-closed: no more requests will come
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
@@ -136,7 +137,13 @@ class CQLConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._codec.receive_data(data)
-        self._drain_events()
+        self._receiving = True
+        try:
+            self._drain_events()
+        finally:
+            self._receiving = False
+        if self._pending and not self._flush_scheduled:
+            self._flush()  # the requests answered eagerly, in one write
 
     def eof_received(self) -> bool | None:
         self._codec.receive_data(b"")
@@ -247,7 +254,7 @@ class CQLConnection(asyncio.Protocol):
         if self._transport is None or self._closing:
             return
         self._pending.append(data)
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and not self._receiving:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
