@@ -64,6 +64,7 @@ from cql.protocol.frame import (
 )
 from cql.protocol.requests import DECODERS, FrameInfo, Request, Startup, decode_fast
 from cql.protocol.responses import (
+    VOID_BODY,
     Authenticate,
     AuthSuccess,
     EncodeContext,
@@ -73,6 +74,7 @@ from cql.protocol.responses import (
     Response,
     ResultRows,
     ResultVoid,
+    rows_body,
 )
 from cql.protocol.tablets import TABLETS_ROUTING_V1_KEY
 from cql.protocol.wire import (
@@ -149,6 +151,11 @@ _READY: Final = ConnectionState.READY
 _FAST_FLAGS: Final = FLAG_COMPRESSED | FLAG_TRACING
 _unpack_header = HEADER.unpack_from
 _pack_header = HEADER.pack
+_RESULT: Final = int(Opcode.RESULT)
+_VOID_SIZE: Final = len(VOID_BODY)
+# lz4 output is a function of its input: the compressed Void body can be computed once.
+_VOID_LZ4: Final = lz4_compress(VOID_BODY)
+_VOID_LZ4_SIZE: Final = len(_VOID_LZ4)
 
 
 def _extension_field(values: Sequence[str], key: str) -> str | None:
@@ -277,7 +284,10 @@ class ServerConnection:
         # general path below, which re-reads the frame from the start and raises what it must.
         buf = self._buf
         pos = self._pos
-        if len(buf) - pos >= HEADER_SIZE and self._state is _READY and self._fatal is None:
+        avail = len(buf) - pos  # (`_more` is empty when this is 0)
+        if not avail and not self._eof and self._fatal is None:
+            return NEED_DATA
+        if avail >= HEADER_SIZE and self._state is _READY and self._fatal is None:
             version, flags, stream, opcode, length = _unpack_header(buf, pos)
             start = pos + HEADER_SIZE
             end = start + length
@@ -506,8 +516,32 @@ class ServerConnection:
         response the state forbids (READY outside STARTUP/REGISTER...), ValueError for values the
         protocol cannot carry (never struct.error). A failed send changes no state.
         """
-        # Hot path: the results of QUERY/EXECUTE need no state checks, and `type() is` is much
-        # cheaper than isinstance() against the ABC-derived response classes.
+        # Fast paths: RESULT Void and Rows without tracing id, warnings or custom payload, the
+        # answers to nearly every QUERY/EXECUTE. They need no state checks; their body is one
+        # bytes object (Void's is constant, its lz4 form computed once), so the frame is one
+        # concatenation. `type() is` is much cheaper than isinstance() against the ABC-derived
+        # response classes.
+        if (type(response) is ResultVoid and 0 <= stream <= 0x7FFF and response.tracing_id is None
+                and not response.warnings and not response.custom_payload):
+            if self._compress_out:
+                return _pack_header(RESPONSE_BIT | self._ctx.version, FLAG_COMPRESSED, stream,
+                                    _RESULT, _VOID_LZ4_SIZE) + _VOID_LZ4
+            return _pack_header(RESPONSE_BIT | self._ctx.version, 0, stream, _RESULT,
+                                _VOID_SIZE) + VOID_BODY
+        if (type(response) is ResultRows and 0 <= stream <= 0x7FFF and response.tracing_id is None
+                and not response.warnings and not response.custom_payload):
+            try:
+                body = rows_body(response.columns, response.rows, response.paging_state,
+                                 response.no_metadata)
+            except struct.error as exc:
+                raise ValueError(f"Cannot encode ResultRows: {exc}") from exc
+            flags = 0
+            if self._compress_out:
+                body = lz4_compress(body)
+                flags = FLAG_COMPRESSED
+            return _pack_header(RESPONSE_BIT | self._ctx.version, flags, stream, _RESULT,
+                                len(body)) + body
+
         rtype = type(response)
         plain_result = rtype is ResultVoid or rtype is ResultRows
         if not plain_result:
