@@ -384,6 +384,38 @@ _MAX_CONSISTENCY: Final = len(_CONSISTENCY_BY_CODE) - 1
 _NAMED_VALUES: Final = _VALUES | _NAMES_FOR_VALUES  # flag 0x40 only means something with 0x01
 
 
+# Per prepared statement (by id), the value lengths of the last EXECUTE as one struct:
+# (struct or None once disabled, lengths, value count, rebuilds). Fixed-width columns (int,
+# bigint, uuid, timestamp...) and same-sized blobs repeat their lengths from one EXECUTE to the
+# next; then `>i<n1>si<n2>s...` reads every [value] in one C call (~3x cheaper than the loop for
+# 6 values), checked against the lengths it expects. Statements whose lengths keep changing stop
+# being tried after a few rebuilds.
+_Layout = tuple[struct.Struct | None, tuple[int, ...], int, int]
+_LAYOUTS: dict[bytes, _Layout] = {}
+_LAYOUTS_MAX: Final = 1024
+_LAYOUT_MAX_VALUES: Final = 64
+_LAYOUT_MAX_REBUILDS: Final = 4
+
+
+def _learn_layout(query_id: bytes, values: tuple[Value, ...], old: _Layout | None) -> None:
+    """Remember the lengths of `values` (all bytes, else nothing) for the next EXECUTE."""
+    rebuilds = 0
+    if old is not None:
+        if old[0] is None:
+            return
+        rebuilds = old[3] + 1
+    if len(values) > _LAYOUT_MAX_VALUES or None in values or UNSET in values:
+        return
+    if rebuilds > _LAYOUT_MAX_REBUILDS:
+        _LAYOUTS[query_id] = (None, (), 0, rebuilds)
+        return
+    lengths = tuple(len(v) for v in values if isinstance(v, bytes))
+    layout = struct.Struct(">" + "".join(f"i{n}s" for n in lengths))
+    if len(_LAYOUTS) >= _LAYOUTS_MAX:
+        _LAYOUTS.clear()
+    _LAYOUTS[query_id] = (layout, lengths, len(values), rebuilds)
+
+
 def decode_fast(
     opcode: int, data: bytes, pos: int, end: int, stream: int, version: int, tracing: bool
 ) -> Request | None:
@@ -433,26 +465,42 @@ def decode_fast(
         if p + 2 > end:
             return None
         p += 2
+        layout = _LAYOUTS.get(query_id) if opcode == _EXECUTE else None
+        if layout is not None and layout[0] is not None and layout[2] == count:
+            # Every value as long as last time: one struct call reads them all.
+            q = p + layout[0].size
+            if q <= end:
+                fields = layout[0].unpack_from(data, p)
+                if fields[0::2] == layout[1]:
+                    values = fields[1::2]
+                    p = q
+                    count = 0  # done: skip the loop below
+                    layout = None  # and the learning
         out: list[Value] = []
         append = out.append
-        for _ in range(count):
-            if p + 4 > end:
-                return None
-            n = _unpack_int(data, p)[0]
-            p += 4
-            if n >= 0:
-                q = p + n
-                if q > end:
+        # `p` only grows, so one check after the loop finds a value that overran the body (the
+        # bytes read past `end` are then discarded); reading past the whole buffer raises.
+        try:
+            for _ in range(count):
+                n = _unpack_int(data, p)[0]
+                p += 4
+                if n >= 0:
+                    append(data[p : p + n])
+                    p += n
+                elif n == -1:
+                    append(None)
+                elif n == -2 and version >= 4:
+                    append(UNSET)
+                else:
                     return None
-                append(data[p:q])
-                p = q
-            elif n == -1:
-                append(None)
-            elif n == -2 and version >= 4:
-                append(UNSET)
-            else:
-                return None
-        values = tuple(out)
+        except struct.error:
+            return None
+        if p > end:
+            return None
+        if out:
+            values = tuple(out)
+            if opcode == _EXECUTE:
+                _learn_layout(query_id, values, layout)
 
     page_size: int | None = None
     paging_state: bytes | None = None

@@ -134,6 +134,58 @@ def test_decode_fast_takes_every_positional_request(case: tuple[int, bytes], ver
         assert got == expected
 
 
+def _execute_body(query_id: bytes, values: list[bytes | int], tail: bytes = b"") -> bytes:
+    return (struct.pack(">H", len(query_id)) + query_id + struct.pack(">HBH", 1, 0x01, len(values))
+            + b"".join(_value(v) for v in values) + tail)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([b"", b"a", b"bb", b"c" * 34, -1, -2, -3]), max_size=4),
+                min_size=1, max_size=12),
+       st.integers(0, 3), st.sampled_from([3, 4]))
+def test_value_layouts_of_a_statement(rows: list[list[bytes | int]], cut: int, version: int) -> None:
+    """One statement executed again and again with values of repeating or changing lengths
+    (learned layouts hit, miss, are rebuilt and given up), sometimes cut short: always the
+    general decoder's result."""
+    from cql.protocol import requests
+
+    query_id = b"layout-test-%d" % version
+    requests._LAYOUTS.pop(query_id, None)
+    for i, row in enumerate(rows):
+        body = _execute_body(query_id, row)
+        if cut and i % 2:
+            body = body[:-cut]
+        expected = _general(Opcode.EXECUTE, body, version, False)
+        got = decode_fast(int(Opcode.EXECUTE), body + b"\x00\x00\x00\x05trail", 0, len(body), 5, version, False)
+        if expected is ClientProtocolError:
+            assert got is None
+        else:
+            assert got == expected
+
+
+def test_repeated_value_lengths_are_read_with_one_struct() -> None:
+    from cql.protocol import requests
+
+    query_id = b"layout-hit"
+    requests._LAYOUTS.pop(query_id, None)
+    values: list[bytes | int] = [b"k" * 10, b"v" * 34, b""]
+    body = _execute_body(query_id, values)
+    first = decode_fast(int(Opcode.EXECUTE), body, 0, len(body), 1, 4, False)
+    layout = requests._LAYOUTS[query_id]
+    assert layout[0] is not None and layout[1] == (10, 34, 0)
+    again = _execute_body(query_id, [b"K" * 10, b"w" * 34, b""])
+    got = decode_fast(int(Opcode.EXECUTE), again, 0, len(again), 1, 4, False)
+    assert requests._LAYOUTS[query_id] is layout  # a hit: nothing relearned
+    assert first is not None and first.params.values == (b"k" * 10, b"v" * 34, b"")
+    assert got is not None and got.params.values == (b"K" * 10, b"w" * 34, b"")
+    # Lengths that keep changing: rebuilt a few times, then no longer tried.
+    for n in range(10):
+        body = _execute_body(query_id, [b"x" * n])
+        got = decode_fast(int(Opcode.EXECUTE), body, 0, len(body), 1, 4, False)
+        assert got is not None and got.params.values == (b"x" * n,)
+    assert requests._LAYOUTS[query_id][0] is None
+
+
 def test_decode_fast_declines_other_opcodes() -> None:
     for opcode in (Opcode.PREPARE, Opcode.BATCH, Opcode.OPTIONS, 0x42):
         assert decode_fast(int(opcode), b"\x00" * 32, 0, 32, 1, 4, False) is None
