@@ -303,16 +303,41 @@ _ROW = [b"\x00\x00\x00\x07", b"a" * 34, None, b"", b"b" * 1500, b"c"]  # 1500: p
 
 
 def _general_frame(conn: ServerConnection, response: Any, stream: int) -> bytes:
-    """What send() produced before the fast paths: the general encoder, via `_encode`."""
-    from cql.protocol.frame import HEADER, HEADER_SIZE, lz4_compress
+    """The frame written out by hand from the spec (sections 2.2, 4.2.5.1, 4.2.5.2), with the
+    column specs from the value-keyed `_specs_of`, independent of the fast paths' caches."""
+    from cql.protocol.frame import lz4_compress
+    from cql.protocol.responses import _specs_of
 
-    flags, buf = conn._encode(response, conn._ctx)
     version = conn._ctx.version
-    if conn._compress_out and len(buf) > HEADER_SIZE:
-        body = lz4_compress(memoryview(buf)[HEADER_SIZE:])
-        return HEADER.pack(0x80 | version, flags | 0x01, stream, response.opcode, len(body)) + body
-    HEADER.pack_into(buf, 0, 0x80 | version, flags, stream, response.opcode, len(buf) - HEADER_SIZE)
-    return bytes(buf)
+    flags = 0
+    body = b""
+    if version >= 4 and response.warnings:
+        flags |= 0x08
+        body += struct.pack(">H", len(response.warnings))
+        for w in response.warnings:
+            body += struct.pack(">H", len(w)) + w.encode()
+    if version >= 4 and response.custom_payload:
+        flags |= 0x04
+        body += struct.pack(">H", len(response.custom_payload))
+        for k, v in response.custom_payload.items():
+            body += struct.pack(">H", len(k)) + k.encode() + _value(v)
+    if isinstance(response, ResultVoid):
+        body += struct.pack(">i", 1)
+    else:
+        spec_flag, specs = _specs_of(response.columns)
+        meta_flags = (0x04 if response.no_metadata else spec_flag) | (0x02 if response.paging_state is not None else 0)
+        body += struct.pack(">iii", 2, meta_flags, len(response.columns))
+        if response.paging_state is not None:
+            body += _value(response.paging_state)
+        if not response.no_metadata:
+            body += specs
+        body += struct.pack(">i", len(response.rows))
+        for row in response.rows:
+            body += b"".join(_value(-1 if cell is None else cell) for cell in row)
+    if conn._compress_out:
+        body = lz4_compress(body)
+        flags |= 0x01
+    return struct.pack(">BBhBi", 0x80 | version, flags, stream, 0x08, len(body)) + body
 
 
 @pytest.mark.parametrize("compression", [None, "lz4"])
@@ -348,3 +373,20 @@ def test_rows_of_the_wrong_width_are_a_value_error() -> None:
         conn.send(ResultRows(_COLUMNS, [[b"a", b"b"]]), 1)
     with pytest.raises(ValueError, match="out of range"):
         conn.send(ResultVoid(), 0x8000)
+
+
+def test_rows_metadata_cache_sees_a_changed_column_list() -> None:
+    """The metadata cache is keyed by the column sequence object; a list changed in place
+    between two responses must not be answered with the old metadata."""
+    conn = ready_connection()
+    columns = list(_COLUMNS[:2])
+    row = [b"\x00\x00\x00\x01", b"x"]
+    first = conn.send(ResultRows(columns, [row]), 1)
+    assert first == _general_frame(conn, ResultRows(list(_COLUMNS[:2]), [row]), 1)
+    columns[1] = ColumnSpec("ks", "t", "renamed", (BLOB,))
+    second = conn.send(ResultRows(columns, [row]), 1)
+    assert second != first
+    assert second == _general_frame(conn, ResultRows(list(columns), [row]), 1)
+    columns.append(ColumnSpec("ks", "t", "c9", (BLOB,)))
+    third = conn.send(ResultRows(columns, [[*row, b""]]), 1)
+    assert third == _general_frame(conn, ResultRows(list(columns), [[*row, b""]]), 1)
