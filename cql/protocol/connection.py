@@ -28,6 +28,10 @@ Invariants:
   arrives and a non-fatal error is raised for its stream.
 - A `tablets-routing-v1` custom-payload entry is dropped unless the client negotiated
   TABLETS_ROUTING_V1 (see `negotiated_extensions`).
+- Received bytes objects are kept as they are, not copied (anything else is copied), and a
+  QUERY/EXECUTE lying within one of them on a READY connection is decoded in place by
+  `decode_fast`; whatever that path declines is re-read by the general path, so events and
+  errors are the same on both.
 - v5 segment framing (CRC24/CRC32 segments after READY) is not implemented; it would slot in
   between `receive_data` and the frame parser, feeding it envelope bytes.
 
@@ -152,6 +156,7 @@ _FAST_FLAGS: Final = FLAG_COMPRESSED | FLAG_TRACING
 _unpack_header = HEADER.unpack_from
 _pack_header = HEADER.pack
 _RESULT: Final = int(Opcode.RESULT)
+_FAST_OPCODES: Final = frozenset({int(Opcode.EXECUTE), int(Opcode.QUERY)})
 _VOID_SIZE: Final = len(VOID_BODY)
 # lz4 output is a function of its input: the compressed Void body can be computed once.
 _VOID_LZ4: Final = lz4_compress(VOID_BODY)
@@ -292,7 +297,8 @@ class ServerConnection:
             start = pos + HEADER_SIZE
             end = start + length
             if (
-                version == self._version
+                opcode in _FAST_OPCODES
+                and version == self._version
                 and stream >= 0
                 and end <= len(buf)
                 and 0 <= length <= self.max_frame_size_bytes
