@@ -21,7 +21,7 @@ import hashlib
 import logging
 import pickle
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
@@ -44,7 +44,7 @@ from cql.schema import TableDef
 from cql.system_tables import SystemContext, is_system_keyspace, system_table
 from cql.types import BOOLEAN, parse_type
 from storage.mutation import Mutation, Row
-from storage.read import Slice
+from storage.read import PartitionData, Slice
 from storage.reconcile import merge_mutation_into
 
 from .clock import TimestampGenerator
@@ -334,24 +334,25 @@ class QueryProcessor:
                       from_prepared: bool) -> Response:
         page_size = params.page_size if params.page_size is not None and params.page_size > 0 else None
         now_s = self._timestamps.now_s()
-        proxy = self._proxy
         ctx_holder: list[SystemContext] = []
-
-        def read(t: TableInfo, token: int, key: bytes, sl: Slice) -> Any:
-            return proxy.read(t.id, token, key, sl)  # an awaitable
-
-        def scan(t: TableInfo, after: tuple[int, bytes] | None, lo: int, hi: int, sl: Slice) -> Any:
-            return proxy.scan(t.id, after, lo, hi, sl)
 
         def virtual_rows(t: TableInfo) -> list[dict[str, bytes | None]]:
             if not ctx_holder:
                 ctx_holder.append(self._system_context())
             return self._virtual_rows(t, ctx_holder[0])
 
-        page = await plan.execute(bind, page_size, params.paging_state, now_s, read, scan, virtual_rows)
+        page = await plan.execute(bind, page_size, params.paging_state, now_s, self._read_partition,
+                                  self._scan_partitions, virtual_rows)
         assert p.result_specs is not None
         return ResultRows(p.result_specs, page.rows, page.paging_state,
                           no_metadata=from_prepared and params.skip_metadata)
+
+    def _read_partition(self, t: TableInfo, token: int, key: bytes, sl: Slice) -> Awaitable[PartitionData | None]:
+        return self._proxy.read(t.id, token, key, sl)
+
+    def _scan_partitions(self, t: TableInfo, after: tuple[int, bytes] | None, lo: int, hi: int,
+                         sl: Slice) -> AsyncIterator[PartitionData]:
+        return self._proxy.scan(t.id, after, lo, hi, sl)
 
     def _virtual_rows(self, t: TableInfo, ctx: SystemContext) -> list[dict[str, bytes | None]]:
         vt = system_table(t.keyspace, t.name)
