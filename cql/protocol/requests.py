@@ -65,7 +65,7 @@ Payload = Mapping[str, bytes | None] | None
 """A frame's custom payload (header flag 0x04, v4+), None when absent."""
 
 # Requests are slotted dataclasses with hand-written positional `__init__`s rather than frozen
-# dataclasses: one or two are built per request and a frozen dataclass costs ~4x as much to build
+# dataclasses: one or two are built per request and a frozen dataclass costs 5-8x as much to build
 # (one object.__setattr__ call per field, keyword arguments for the kw-only header fields).
 # They are not frozen at runtime; treat them as immutable all the same. `eq`, `repr` and `hash`
 # come from the dataclass decorator, as before.
