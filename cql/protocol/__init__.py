@@ -13,12 +13,12 @@ Public API (stable; everything else in the package is internal):
         .state / .version / .compression / .startup_options / .negotiated_extensions
         .supported / .buffered_bytes
 
-    Requests (frozen; all have stream, version, tracing, custom_payload):
+    Requests (slotted, treat as immutable; all have stream, version, tracing, custom_payload):
         Startup(options), Options(), Query(query, params), Prepare(query),
         Execute(query_id, params), Batch(batch_type, statements, consistency,
         serial_consistency, timestamp), Register(event_types), AuthResponse(token)
         QueryParameters, BatchStatement, Consistency, BatchType, UNSET
-    Responses (frozen; all accept tracing_id=, warnings=, custom_payload=):
+    Responses (slotted, frozen for mypy; all accept tracing_id=, warnings=, custom_payload=):
         Ready, Supported, Authenticate, AuthChallenge, AuthSuccess, ErrorResponse,
         ResultVoid, ResultRows, ResultSetKeyspace, ResultPrepared, ResultSchemaChange,
         TopologyChangeEvent, StatusChangeEvent, SchemaChangeEvent (Event subclasses)
