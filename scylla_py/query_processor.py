@@ -97,7 +97,7 @@ class Prepared:
     schema_version: uuid.UUID
     plan: SelectPlan | ModificationPlan | None = None
     bind_specs: list[ColumnSpec] = field(default_factory=list)
-    result_specs: list[ColumnSpec] | None = None
+    result_specs: tuple[ColumnSpec, ...] | None = None  # a tuple: the codec caches its encoding by identity
     pk_indexes: list[int] = field(default_factory=list)
     table: TableInfo | None = None
 
@@ -203,8 +203,8 @@ class QueryProcessor:
             p.table = t
             plan = prepare_select(t, s, ctx, self._functions.lookup)
             p.plan = plan
-            p.result_specs = [ColumnSpec(t.keyspace, t.name, e.name, e.type.protocol_option)
-                              for e in plan.selection.evaluators]
+            p.result_specs = tuple(ColumnSpec(t.keyspace, t.name, e.name, e.type.protocol_option)
+                                   for e in plan.selection.evaluators)
         elif isinstance(s, A.Insert | A.Update | A.Delete):
             t = self.table_info(s.table.keyspace, s.table.name, p.keyspace)
             if t.is_virtual or is_system_keyspace(t.keyspace):
