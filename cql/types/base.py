@@ -43,6 +43,7 @@ class CQLType(ABC):
     is_frozen: bool = True          # collections / UDTs: frozen<...>; native types: always True
     protocol_option: TypeOption = ()
     empty_allowed: bool = True      # a zero-byte value is valid (all native types in CQL)
+    accepts_any_bytes: bool = False  # validate() never rejects anything (callers may skip it)
 
     @property
     def key(self) -> tuple[Any, ...]:

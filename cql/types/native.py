@@ -140,6 +140,8 @@ class FixedIntType(NativeType):
 
 
 class VarintType(PresenceEncodedType):
+    accepts_any_bytes = True
+
     def validate(self, data: bytes) -> None:
         pass  # any byte string is a two's complement integer; empty is the empty value
 
@@ -399,6 +401,8 @@ class BytesLikeType(NativeType):
 
 
 class BlobType(BytesLikeType):
+    accepts_any_bytes = True
+
     def validate(self, data: bytes) -> None:
         pass
 

@@ -54,6 +54,18 @@ def _bind_getter(marker: T.BindMarker, receiver: Receiver) -> ValueGetter:
     validate = receiver.type.validate
     name = receiver.name
 
+    if receiver.type.accepts_any_bytes:
+
+        def get_unvalidated(values: BindValues) -> BoundValue:
+            try:
+                return values[index]
+            except IndexError:
+                raise InvalidRequest(
+                    f"There were {len(values)} markers(?) in CQL but {index + 1} or more values expected"
+                ) from None
+
+        return get_unvalidated
+
     def get(values: BindValues) -> BoundValue:
         try:
             v = values[index]
