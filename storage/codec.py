@@ -1,4 +1,4 @@
-"""Mutation <-> msgpack encoding shared by the commitlog and sstable data blocks.
+"""Mutation <-> msgpack encoding shared by the commitlog, memtables and sstable data blocks.
 
 Grammar (format version 1; see docs/storage/formats.md; field order never changes):
 
@@ -15,78 +15,25 @@ Grammar (format version 1; see docs/storage/formats.md; field order never change
 Flat arrays (not arrays of arrays) keep both packing and unpacking cheap: this codec is on the
 write path of every INSERT.
 
-Decoding builds the mutation.py objects without calling their dataclass `__init__`s (see
-`_constructor`) for the frozen classes: decode runs for every point read, scanned partition and
-replayed commitlog entry, and a frozen dataclass's generated `__init__` costs twice what
-assigning its slots does.
+`encode_mutation` always writes rows in ascending clustering order, so a mutation with at most
+one range tombstone encodes to exactly the bytes an sstable stores for it (`mutation_to_obj`
+with `rows_sorted=True`, packed): the memtable keeps a partition written once in this form and
+a flush copies it as is.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import msgpack
 
 from .mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 
-T = TypeVar("T")
-
-# one Packer reused: msgpack.packb would build a new one per call (this is on every INSERT)
+# one Packer reused: msgpack.packb would build a new one per call (this is on every INSERT).
+# Event loop only: threads (flush, compaction) use their own.
 _packer = msgpack.Packer(use_bin_type=True)
 _pack = _packer.pack
 _unpackb = msgpack.unpackb
-
-
-def _constructor(cls: type[T], *fields: str) -> Callable[..., T]:
-    """A function building `cls(*values)` for the listed fields (all of them, in order) by
-    assigning each slot through its descriptor. Same object as the dataclass `__init__` makes
-    (these classes have no __post_init__); a frozen dataclass's `__init__` goes through
-    `object.__setattr__` by name per field instead, which is what makes it slow."""
-    if tuple(f.name for f in dataclasses.fields(cls)) != fields:  # type: ignore[arg-type]
-        raise TypeError(f"{cls.__name__} fields changed: update the codec")
-    setters = [getattr(cls, f).__set__ for f in fields]
-    new = object.__new__
-    if len(fields) == 2:
-        s0, s1 = setters
-
-        def make2(a: Any, b: Any) -> T:
-            o = new(cls)
-            s0(o, a)
-            s1(o, b)
-            return o
-        return make2
-    if len(fields) == 3:
-        s0, s1, s2 = setters
-
-        def make3(a: Any, b: Any, c: Any) -> T:
-            o = new(cls)
-            s0(o, a)
-            s1(o, b)
-            s2(o, c)
-            return o
-        return make3
-    if len(fields) == 5:
-        s0, s1, s2, s3, s4 = setters
-
-        def make5(a: Any, b: Any, c: Any, d: Any, e: Any) -> T:
-            o = new(cls)
-            s0(o, a)
-            s1(o, b)
-            s2(o, c)
-            s3(o, d)
-            s4(o, e)
-            return o
-        return make5
-    raise TypeError(f"no constructor for {len(fields)} fields")
-
-
-make_cell = _constructor(Cell, "timestamp_us", "value", "ttl_s", "expiry_s", "counter")
-make_liveness = _constructor(LivenessInfo, "timestamp_us", "ttl_s", "expiry_s")
-make_deletion = _constructor(DeletionTime, "timestamp_us", "local_deletion_time_s")
-make_range_tombstone = _constructor(RangeTombstone, "start", "end", "deletion")
-# Row and Mutation are not frozen: their generated __init__ is already plain attribute stores
 
 
 def row_to_obj(row: Row) -> list[Any]:
@@ -135,63 +82,89 @@ _NO_ITEMS: tuple[()] = ()
 
 
 def _row_tuple(row: Row) -> tuple[Any, ...]:
-    """`row_to_obj` built from tuples (cheaper to make than lists; packed the same)."""
+    """`row_to_obj` built from tuples where that is cheaper (packed the same)."""
     m = row.marker
     d = row.deletion
-    cells = row.cells
-    if len(cells) == 1:
-        for (col, path), c in cells.items():
-            cf: tuple[Any, ...] = (col, path, c.timestamp_us, c.value, c.ttl_s, c.expiry_s, c.counter)
-    else:
-        cf = tuple(x for (col, path), c in cells.items()
-                   for x in (col, path, c.timestamp_us, c.value, c.ttl_s, c.expiry_s, c.counter))
+    cf: list[Any] = []
+    ext = cf.extend
+    for (col, path), c in row.cells.items():
+        ext((col, path, c.timestamp_us, c.value, c.ttl_s, c.expiry_s, c.counter))
     cds = row.collection_deletions
+    cd: list[Any] | tuple[()] = _NO_ITEMS
+    if cds:
+        cd = []
+        for col, dt in cds.items():
+            cd.extend((col, dt.timestamp_us, dt.local_deletion_time_s))
     return (
         None if m is None else (m.timestamp_us, m.ttl_s, m.expiry_s),
         None if d is None else (d.timestamp_us, d.local_deletion_time_s),
         cf,
-        tuple(x for col, dt in cds.items() for x in (col, dt.timestamp_us, dt.local_deletion_time_s))
-        if cds else _NO_ITEMS,
+        cd,
     )
 
 
-def encode_mutation(m: Mutation) -> bytes:
-    """The bytes of `mutation_to_obj(m)` (rows in any order), made without building lists: this
-    is on the write path of every INSERT."""
+def _rts_key(rt: RangeTombstone) -> tuple[bytes, bytes, int]:
+    return (rt.start, rt.end, rt.deletion.timestamp_us)
+
+
+def partition_tuple(m: Mutation, sort_range_tombstones: bool = False) -> tuple[Any, ...]:
+    """`mutation_to_obj(m, rows_sorted=True)` as tuples where that is cheaper (packed the same).
+    `sort_range_tombstones`: in ascending (start, end, timestamp) order, as sstables store them
+    (otherwise in `m`'s order)."""
     pd = m.partition_deletion
     st = m.static_row
     rows = m.rows
     if len(rows) == 1:
         for ck, row in rows.items():
-            flat: tuple[Any, ...] = (ck, _row_tuple(row))
+            flat: tuple[Any, ...] | list[Any] = (ck, _row_tuple(row))
     else:
-        flat = tuple(x for ck, row in rows.items() for x in (ck, _row_tuple(row)))
+        flat = []
+        ext = flat.extend
+        for ck, row in sorted(rows.items()):  # clustering keys are distinct: rows never compare
+            ext((ck, _row_tuple(row)))
     rts = m.range_tombstones
-    return _pack((  # type: ignore[no-any-return]
+    if rts:
+        if sort_range_tombstones and len(rts) > 1:
+            rts = sorted(rts, key=_rts_key)
+        rfl: list[Any] = []
+        for rt in rts:
+            d = rt.deletion
+            rfl.extend((rt.start, rt.end, d.timestamp_us, d.local_deletion_time_s))
+        rf: list[Any] | tuple[()] = rfl
+    else:
+        rf = _NO_ITEMS
+    return (
         m.token,
         m.key,
         None if pd is None else (pd.timestamp_us, pd.local_deletion_time_s),
         None if st is None else _row_tuple(st),
         flat,
-        tuple(x for rt in rts for x in (rt.start, rt.end, rt.deletion.timestamp_us,
-                                         rt.deletion.local_deletion_time_s)) if rts else _NO_ITEMS,
-    ))
+        rf,
+    )
+
+
+def encode_mutation(m: Mutation) -> bytes:
+    """The bytes of `mutation_to_obj(m, rows_sorted=True)` (range tombstones in `m`'s order),
+    made with as few lists as it can: this is on the write path of every INSERT."""
+    return _pack(partition_tuple(m))  # type: ignore[no-any-return]
 
 
 def row_from_obj(o: Any) -> Row:
     mk, dl, cf, cd = o
     cells: dict[tuple[str, bytes], Cell] = {}
-    if len(cf) == 7:  # the common case: one cell
-        cells[(cf[0], cf[1])] = make_cell(cf[2], cf[3], cf[4], cf[5], cf[6])
+    it = iter(cf)
+    # strict: a cell array whose length is not a multiple of 7 is malformed (ValueError)
+    for col, path, ts, value, ttl, exp, counter in zip(it, it, it, it, it, it, it, strict=True):
+        cells[(col, path)] = Cell(ts, value, ttl, exp, counter)
+    if len(cd):
+        colls: dict[str, DeletionTime] | None = {}
+        for i in range(0, len(cd), 3):
+            colls[cd[i]] = DeletionTime(cd[i + 1], cd[i + 2])  # type: ignore[index]
     else:
-        for i in range(0, len(cf), 7):
-            cells[(cf[i], cf[i + 1])] = make_cell(cf[i + 2], cf[i + 3], cf[i + 4], cf[i + 5], cf[i + 6])
-    colls: dict[str, DeletionTime] = {}
-    for i in range(0, len(cd), 3):
-        colls[cd[i]] = make_deletion(cd[i + 1], cd[i + 2])
+        colls = None
     return Row(
-        None if mk is None else make_liveness(mk[0], mk[1], mk[2]),
-        None if dl is None else make_deletion(dl[0], dl[1]),
+        None if mk is None else LivenessInfo(mk[0], mk[1], mk[2]),
+        None if dl is None else DeletionTime(dl[0], dl[1]),
         cells,
         colls,
     )
@@ -205,17 +178,14 @@ def mutation_from_obj(o: Any) -> Mutation:
     else:
         for i in range(0, len(rows_flat), 2):
             rows[rows_flat[i]] = row_from_obj(rows_flat[i + 1])
-    rts = [
-        make_range_tombstone(rts_flat[i], rts_flat[i + 1], make_deletion(rts_flat[i + 2], rts_flat[i + 3]))
-        for i in range(0, len(rts_flat), 4)
-    ] if rts_flat else []
     return Mutation(
         token,
         key,
-        None if pd is None else make_deletion(pd[0], pd[1]),
+        None if pd is None else DeletionTime(pd[0], pd[1]),
         None if st is None else row_from_obj(st),
         rows,
-        rts,
+        [RangeTombstone(rts_flat[i], rts_flat[i + 1], DeletionTime(rts_flat[i + 2], rts_flat[i + 3]))
+         for i in range(0, len(rts_flat), 4)] if rts_flat else None,
     )
 
 

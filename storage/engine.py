@@ -34,7 +34,7 @@ from .commitlog import CommitLog, LogTablet, ReplayStats
 from .config import EngineStats, StorageConfig, TableOptions, TableStats
 from .errors import CorruptionError, StorageError, UnknownTabletError
 from .fs import FileSystem, RealFileSystem
-from .memtable import Memtable
+from .memtable import Memtable, as_mutation
 from .mutation import Mutation
 from .read import PartitionData, Slice, materialize, materialize_encoded
 from .reconcile import merge_versions
@@ -44,6 +44,7 @@ from .tablet import TabletId, TabletState, load_tablet_dir, quarantine_generatio
 from .truncation import read_truncation_record, write_truncation_record
 
 log = logging.getLogger(__name__)
+_unpackb = msgpack.unpackb
 
 # per-write memory estimate beyond the encoded size (Python objects of a small mutation)
 _MEMTABLE_OVERHEAD_BYTES = 400
@@ -151,7 +152,9 @@ class StorageEngine:
             except (ValueError, TypeError, IndexError, msgpack.UnpackException) as e:
                 log.error("undecodable commitlog entry skipped: %s", e)
                 return None
-            t.memtable.apply(m, len(payload) + _MEMTABLE_OVERHEAD_BYTES)
+            # an entry of an older version may hold rows in any order: only one row is surely sorted
+            t.memtable.apply(m, len(payload) + _MEMTABLE_OVERHEAD_BYTES,
+                             payload if len(m.rows) < 2 else encode_mutation(m))
             engine._memtable_bytes += len(payload) + _MEMTABLE_OVERHEAD_BYTES
             return t.log
 
@@ -203,7 +206,7 @@ class StorageEngine:
         pos = self.commitlog.append(t.log, payload)
         size = len(payload) + _MEMTABLE_OVERHEAD_BYTES
         mt = t.memtable
-        mt.apply(mutation, size)
+        mt.apply(mutation, size, payload)
         self._memtable_bytes += size
         if mt.size_bytes >= self._flush_threshold or self._memtable_bytes >= self._shard_limit:
             await self._on_memory_pressure(t)
@@ -285,8 +288,11 @@ class StorageEngine:
                           block_size_bytes=_block_size(opts), replay_position=mt.replay_position,
                           created_at_s=self.clock.now_s())
         try:
-            for m in mt.sorted_partitions():
-                w.add(m)
+            for (token, key), v in mt.sorted_versions():
+                if isinstance(v, bytes):
+                    w.add_encoded(token, key, v)
+                else:
+                    w.add(v)
             w.finish()
         except BaseException:
             w.abort()
@@ -360,16 +366,22 @@ class StorageEngine:
         t = self._tablets.get(tablet)
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
+        # Versions found so far: decoded ones in `versions`; the first one still in codec form
+        # (a memtable's encoded partition or an sstable's) in `found`, with its sstable (None
+        # for a memtable). If it stays the only version, it is materialized without decoding.
         versions: list[Mutation] = []
+        found: tuple[Any, SSTableReader | None] | None = None
         pk = (token, key)
-        m = t.memtable.partitions.get(pk)
-        if m is not None:
-            versions.append(m)
+        v = t.memtable.partitions.get(pk)
+        if v is not None:
+            if isinstance(v, bytes):
+                found = (_unpackb(v, raw=False, use_list=False), None)
+            else:
+                versions.append(v)
         for mt in t.flushing:
-            m = mt.partitions.get(pk)
-            if m is not None:
-                versions.append(m)
-        found = None
+            v = mt.partitions.get(pk)
+            if v is not None:
+                versions.append(as_mutation(v))
         for s in t.sstables:
             if s.min_token <= token <= s.max_token and s.bloom.might_contain(key):
                 try:
@@ -379,24 +391,31 @@ class StorageEngine:
                     raise
                 if obj is not None:
                     if found is None and not versions:
-                        found = (s, obj)  # perhaps the only version: materialized without decoding
+                        found = (obj, s)
                         continue
-                    if found is not None:
-                        versions.append(self._decode_read(t, *found))
-                        found = None
                     versions.append(self._decode_read(t, s, obj))
         if found is not None:
-            try:
-                return materialize_encoded(found[1], slice)
-            except (ValueError, TypeError, IndexError) as e:
-                self.quarantine(t, found[0])
-                raise CorruptionError(found[0].path("Data.db"), -1, f"malformed partition: {e}") from e
+            if not versions:
+                return self._materialize_encoded(t, found[1], found[0], slice)
+            versions.append(self._decode_read(t, found[1], found[0]))
         if not versions:
             return None
         merged = versions[0] if len(versions) == 1 else merge_versions(token, key, versions)
         return materialize(merged, slice)
 
-    def _decode_read(self, t: TabletState, s: SSTableReader, obj: Any) -> Mutation:
+    def _materialize_encoded(self, t: TabletState, s: SSTableReader | None, obj: Any,
+                             slice: Slice) -> PartitionData | None:
+        if s is None:
+            return materialize_encoded(obj, slice)
+        try:
+            return materialize_encoded(obj, slice)
+        except (ValueError, TypeError, IndexError) as e:
+            self.quarantine(t, s)
+            raise CorruptionError(s.path("Data.db"), -1, f"malformed partition: {e}") from e
+
+    def _decode_read(self, t: TabletState, s: SSTableReader | None, obj: Any) -> Mutation:
+        if s is None:
+            return mutation_from_obj(obj)
         try:
             return mutation_from_obj(obj)
         except (ValueError, TypeError, IndexError) as e:

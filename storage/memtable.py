@@ -1,9 +1,17 @@
 """Memtable: the in-memory, sorted write buffer of one tablet.
 
 Partitions are kept in a dict keyed by (token, key) for O(1) point reads, plus a sorted index
-of the same keys for scans and flushes in (token, key) order. Each partition is one Mutation
-holding the reconciled sum of everything applied to it; clustering rows are sorted lazily (on
-read or flush), which keeps the write path cheap.
+of the same keys for scans and flushes in (token, key) order; clustering rows are sorted lazily
+(on read or flush), which keeps the write path cheap.
+
+A partition's version is in one of two forms:
+- written once: the bytes `encode_mutation` made of that write for the commitlog (rows in
+  clustering order, at most one range tombstone: the form an sstable stores, so a flush copies
+  it as is). One untracked `bytes` object instead of a dozen Python objects per write: the
+  cyclic GC never walks it, and a full collection over a large memtable of object graphs cost
+  more than the whole write path;
+- written more than once: a `Mutation` holding the reconciled sum of everything applied to it
+  (the bytes are decoded on the second write and later writes are merged into it in place).
 
 Invariants: once `seal()` is called the memtable is immutable, so a flush thread may iterate it
 while the event loop keeps reading it. Applied mutations are owned by the memtable (they are
@@ -16,17 +24,25 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedList
 
+from .codec import decode_mutation
 from .mutation import Mutation
 from .reconcile import merge_mutation_into
 
 PartitionKey = tuple[int, bytes]
+Version = bytes | Mutation  # see the module docstring
+
+
+def as_mutation(v: Version) -> Mutation:
+    """A version as a Mutation: a new object if it was encoded; a stored Mutation is returned
+    as is (callers must not modify it)."""
+    return decode_mutation(v) if isinstance(v, bytes) else v
 
 
 class Memtable:
     __slots__ = ("_keys", "_new_keys", "partitions", "replay_position", "sealed", "size_bytes", "writes")
 
     def __init__(self) -> None:
-        self.partitions: dict[PartitionKey, Mutation] = {}
+        self.partitions: dict[PartitionKey, Version] = {}
         self._keys: SortedList = SortedList()
         # keys of new partitions not yet in _keys: sorting in bulk when a scan or flush needs
         # order is much cheaper than a SortedList insert per write
@@ -37,14 +53,19 @@ class Memtable:
         # commitlog position at seal time: everything applied here sits at or before it
         self.replay_position: tuple[int, int] = (0, 0)
 
-    def apply(self, m: Mutation, size_bytes: int) -> None:
-        """Requires: not sealed; `m` is handed over (stored or merged into in place)."""
+    def apply(self, m: Mutation, size_bytes: int, payload: bytes | None = None) -> None:
+        """Requires: not sealed; `m` is handed over (stored or merged into in place);
+        `payload`, if given, is `encode_mutation(m)` (kept instead of `m` if the partition is new)."""
         pk = (m.token, m.key)
-        old = self.partitions.get(pk)
+        parts = self.partitions
+        old = parts.get(pk)
         if old is None:
-            self.partitions[pk] = m
+            # more than one range tombstone: an sstable stores them sorted, the payload may not
+            parts[pk] = payload if payload is not None and len(m.range_tombstones) < 2 else m
             self._new_keys.append(pk)
         else:
+            if isinstance(old, bytes):
+                old = parts[pk] = decode_mutation(old)
             merge_mutation_into(old, m, take_ownership=True)
         self.size_bytes += size_bytes
         self.writes += 1
@@ -55,7 +76,9 @@ class Memtable:
             self._new_keys = []
 
     def get(self, token: int, key: bytes) -> Mutation | None:
-        return self.partitions.get((token, key))
+        """The partition's version (do not modify it), or None."""
+        v = self.partitions.get((token, key))
+        return None if v is None else as_mutation(v)
 
     def __len__(self) -> int:
         return len(self.partitions)
@@ -80,7 +103,7 @@ class Memtable:
                 else self._keys.irange(None, (end_token + 1, b""), inclusive=(True, False))
             n = len(parts)
             for pk in it:
-                yield parts[pk]
+                yield as_mutation(parts[pk])
                 last = pk
                 if len(parts) != n:
                     self._settle()
@@ -88,9 +111,10 @@ class Memtable:
             else:
                 return
 
-    def sorted_partitions(self) -> Iterator[Mutation]:
-        """Requires: sealed (no concurrent inserts)."""
+    def sorted_versions(self) -> Iterator[tuple[PartitionKey, Version]]:
+        """Every partition in (token, key) order, in the form it is stored in.
+        Requires: sealed (no concurrent inserts)."""
         self._settle()
         parts = self.partitions
         for pk in self._keys:
-            yield parts[pk]
+            yield pk, parts[pk]

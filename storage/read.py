@@ -14,35 +14,72 @@ holds them to it).
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
 from typing import Any
 
-from .codec import make_cell, make_deletion, make_liveness, make_range_tombstone
-from .mutation import Mutation, RangeTombstone, Row
+from .mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 from .reconcile import covering_deletion
 
 _MIN_TS = -(1 << 63)
 
 
-@dataclass(frozen=True, slots=True)
 class Slice:
-    # half-open [start, end) clustering ranges, sorted and disjoint; None: whole partition
-    ranges: tuple[tuple[bytes, bytes], ...] | None = None
-    reverse: bool = False  # rows returned in descending clustering order
-    columns: frozenset[str] | None = None  # None: every column; static and regular names mixed
-    row_limit: int | None = None  # stop after this many live clustering rows
-    now_s: int = 0  # reference time for TTL expiry
+    """What a read wants of a partition. A value: never modified after construction (a plain
+    `__slots__` class, like mutation.py's, because one is built per query)."""
+
+    __slots__ = ("columns", "now_s", "ranges", "reverse", "row_limit")
+
+    def __init__(self, ranges: tuple[tuple[bytes, bytes], ...] | None = None, reverse: bool = False,
+                 columns: frozenset[str] | None = None, row_limit: int | None = None, now_s: int = 0) -> None:
+        # half-open [start, end) clustering ranges, sorted and disjoint; None: whole partition
+        self.ranges = ranges
+        self.reverse = reverse  # rows returned in descending clustering order
+        self.columns = columns  # None: every column; static and regular names mixed
+        self.row_limit = row_limit  # stop after this many live clustering rows
+        self.now_s = now_s  # reference time for TTL expiry
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.ranges, self.reverse, self.columns, self.row_limit, self.now_s)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Slice:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Slice(ranges={self.ranges!r}, reverse={self.reverse!r}, columns={self.columns!r}, "
+                f"row_limit={self.row_limit!r}, now_s={self.now_s!r})")
 
 
 FULL_SLICE = Slice()
 
 
-@dataclass(slots=True)
 class PartitionData:
-    token: int
-    key: bytes
-    static_row: Row | None  # live cells only; None if nothing live
-    rows: list[tuple[bytes, Row]]  # live rows only, in slice order; tombstones already applied
+    """A read's result for one partition (a plain `__slots__` class: one is built per read)."""
+
+    __slots__ = ("key", "rows", "static_row", "token")
+
+    def __init__(self, token: int, key: bytes, static_row: Row | None, rows: list[tuple[bytes, Row]]) -> None:
+        self.token = token
+        self.key = key
+        self.static_row = static_row  # live cells only; None if nothing live
+        self.rows = rows  # live rows only, in slice order; tombstones already applied
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.token, self.key, self.static_row, self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not PartitionData:
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (f"PartitionData(token={self.token!r}, key={self.key!r}, static_row={self.static_row!r}, "
+                f"rows={self.rows!r})")
 
 
 def live_row(row: Row, floor_us: int, now_s: int, columns: frozenset[str] | None) -> Row | None:
@@ -118,16 +155,14 @@ def _live_row_encoded(o: Any, floor_us: int, now_s: int, columns: frozenset[str]
         floor_us = dl[0]
     marker = None
     if mk is not None and not (mk[0] <= floor_us or (mk[1] > 0 and mk[2] <= now_s)):
-        marker = make_liveness(mk[0], mk[1], mk[2])
+        marker = LivenessInfo(mk[0], mk[1], mk[2])
     cells = {}
     any_live = False
-    for i in range(0, len(cf), 7):
-        ts = cf[i + 2]
-        value = cf[i + 3]
-        ttl = cf[i + 4]
-        if value is None or ts <= floor_us or (ttl > 0 and cf[i + 5] <= now_s):
+    it = iter(cf)
+    # strict: a cell array whose length is not a multiple of 7 is malformed (ValueError)
+    for col, path, ts, value, ttl, exp, counter in zip(it, it, it, it, it, it, it, strict=True):
+        if value is None or ts <= floor_us or (ttl > 0 and exp <= now_s):
             continue
-        col = cf[i]
         if cd:
             shadow = _MIN_TS - 1
             for x in range(0, len(cd), 3):
@@ -137,10 +172,10 @@ def _live_row_encoded(o: Any, floor_us: int, now_s: int, columns: frozenset[str]
                 continue
         any_live = True
         if columns is None or col in columns:
-            cells[(col, cf[i + 1])] = make_cell(ts, value, ttl, cf[i + 5], cf[i + 6])
+            cells[(col, path)] = Cell(ts, value, ttl, exp, counter)
     if marker is None and not any_live:
         return None
-    return Row(marker, None, cells, {})
+    return Row(marker, None, cells, None)
 
 
 def materialize_encoded(o: Any, sl: Slice) -> PartitionData | None:
@@ -153,7 +188,11 @@ def materialize_encoded(o: Any, sl: Slice) -> PartitionData | None:
     static = None if st is None else _live_row_encoded(st, floor, now, cols)
     out: list[tuple[bytes, Row]] = []
     limit = sl.row_limit
-    if rows_flat and (limit is None or limit > 0):
+    if len(rows_flat) == 2 and not rts_flat and sl.ranges is None and (limit is None or limit > 0):
+        r = _live_row_encoded(rows_flat[1], floor, now, cols)  # the common case: one row
+        if r is not None:
+            out.append((rows_flat[0], r))
+    elif rows_flat and (limit is None or limit > 0):
         n = len(rows_flat) // 2
         ranges = sl.ranges
         if ranges is None:
@@ -167,7 +206,7 @@ def materialize_encoded(o: Any, sl: Slice) -> PartitionData | None:
         if sl.reverse:
             order = order[::-1]
         rts: list[RangeTombstone] = [
-            make_range_tombstone(rts_flat[i], rts_flat[i + 1], make_deletion(rts_flat[i + 2], rts_flat[i + 3]))
+            RangeTombstone(rts_flat[i], rts_flat[i + 1], DeletionTime(rts_flat[i + 2], rts_flat[i + 3]))
             for i in range(0, len(rts_flat), 4)
         ] if rts_flat else []
         for i in order:

@@ -96,6 +96,99 @@ class StatsCollector:
         for row in m.rows.values():
             self._row(row)
 
+    def add_obj(self, obj: Any) -> None:
+        """`add(mutation_from_obj(obj))` without building the Mutation: `obj` is a codec-form
+        partition with distinct clustering keys, cell keys and collection-deletion columns
+        (what `encode_mutation` makes). Rows holding only live, non-expiring data (the common
+        case) take a shortcut; anything else goes through `_row_obj`."""
+        token = obj[0]
+        self.partitions += 1
+        if token < self.min_token:
+            self.min_token = token
+        if token > self.max_token:
+            self.max_token = token
+        pd = obj[2]
+        if pd is not None:
+            self._ts(pd[0])
+            self._tomb(pd[1])
+        rts = obj[5]
+        for i in range(0, len(rts), 4):
+            self._ts(rts[i + 2])
+            self._tomb(rts[i + 3])
+        if obj[3] is not None:
+            self._row_obj(obj[3])
+        rows = obj[4]
+        self.rows += len(rows) >> 1
+        for i in range(1, len(rows), 2):
+            mk, dl, cf, cd = rows[i]
+            if dl is not None or cd or (mk is not None and mk[1]) or (
+                    cf and (None in cf[3::7] or any(cf[4::7]))):
+                self._row_obj(rows[i])
+                continue
+            lo = self.min_ts
+            hi = self.max_ts
+            if mk is not None:
+                t = mk[0]
+                if t < lo:
+                    lo = t
+                if t > hi:
+                    hi = t
+                self.non_expiring = True
+            if cf:
+                self.cells += len(cf) // 7
+                tss = cf[2::7]
+                t = min(tss)
+                if t < lo:
+                    lo = t
+                t = max(tss)
+                if t > hi:
+                    hi = t
+                self.non_expiring = True
+            self.min_ts = lo
+            self.max_ts = hi
+
+    def _row_obj(self, r: Any) -> None:
+        """`_row` of a codec-form row."""
+        mk, dl, cf, cd = r
+        if mk is not None:
+            self._ts(mk[0])
+            if mk[1]:
+                self.plain = False
+                if mk[2] > self.max_ldt:
+                    self.max_ldt = mk[2]
+            else:
+                self.non_expiring = True
+        if dl is not None:
+            self._ts(dl[0])
+            self._tomb(dl[1])
+        for i in range(0, len(cd), 3):
+            self._ts(cd[i + 1])
+            self._tomb(cd[i + 2])
+        if not cf:
+            return
+        self.cells += len(cf) // 7
+        tss = cf[2::7]
+        t = min(tss)
+        if t < self.min_ts:
+            self.min_ts = t
+        t = max(tss)
+        if t > self.max_ts:
+            self.max_ts = t
+        if None not in cf[3::7] and not any(cf[4::7]):
+            self.non_expiring = True  # the common case: live cells without TTL
+            return
+        live = False
+        for i in range(3, len(cf), 7):
+            if cf[i] is None:
+                self._tomb(cf[i + 2])
+            elif cf[i + 1]:
+                self._tomb(cf[i + 2])  # an expiring cell becomes droppable after it expires
+                self.tombstones -= 1
+            else:
+                live = True
+        if live:
+            self.non_expiring = True
+
     def add_plain(self, obj: Any) -> None:
         """Stats of a codec-form partition `is_plain_partition` accepted (no static row, only
         live non-expiring rows)."""

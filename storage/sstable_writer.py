@@ -23,7 +23,7 @@ from typing import Any
 import msgpack
 
 from .bloom import BloomFilter
-from .codec import mutation_to_obj
+from .codec import partition_tuple
 from .fs import FileSystem, WritableFile
 from .mutation import Mutation
 from .sstable_format import (
@@ -37,6 +37,7 @@ from .sstable_format import (
 from .sstable_index import encode_index_block
 from .sstable_stats import StatsCollector
 
+_unpackb = msgpack.unpackb
 INDEX_BLOCK_ENTRIES = 128  # like Cassandra's index_interval: fewer, larger blocks cost less per partition
 _WRITE_BUFFER_BYTES = 256 << 10  # framed blocks are handed to the OS in writes of about this size
 
@@ -81,13 +82,14 @@ class SSTableWriter:
 
     def add(self, m: Mutation) -> None:
         """Requires: strictly ascending (token, key) across calls (all add* methods)."""
-        obj = mutation_to_obj(m, rows_sorted=True)
-        if obj[5]:
-            rts = sorted(m.range_tombstones, key=lambda r: (r.start, r.end, r.deletion.timestamp_us))
-            obj[5] = [x for r in rts for x in (r.start, r.end, r.deletion.timestamp_us,
-                                                r.deletion.local_deletion_time_s)]
         self.stats.add(m)
-        self.add_packed(m.token, m.key, self._packer.pack(obj))
+        self.add_packed(m.token, m.key, self._packer.pack(partition_tuple(m, sort_range_tombstones=True)))
+
+    def add_encoded(self, token: int, key: bytes, payload: bytes) -> None:
+        """`add(decode_mutation(payload))` when `payload` is what `encode_mutation` made of a
+        mutation with at most one range tombstone (the bytes `add` would write): copied as is."""
+        self.stats.add_obj(_unpackb(payload, raw=False, use_list=False))
+        self.add_packed(token, key, payload)
 
     def add_raw(self, obj: Any) -> None:
         """Add a partition already in codec form that `is_plain_partition` accepted."""
