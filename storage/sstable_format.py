@@ -83,7 +83,7 @@ def frame_block(raw: bytes) -> bytes:
     return BLOCK_HEADER.pack(len(comp), len(raw), _crc32(comp)) + comp
 
 
-def unframe_block(path: Path, offset: int, framed: bytes) -> bytes:
+def unframe_block(path: Path, offset: int, framed: bytes | memoryview) -> bytes:
     """Decompress a block read at `offset`; `framed` must start with the block header (bytes
     after the block are ignored)."""
     if len(framed) < _HEADER_SIZE:

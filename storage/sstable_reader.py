@@ -346,12 +346,20 @@ class SSTableReader:
             plen = ib.lengths
             n = ib.count
             packed: list[bytes] = []
+            # version 2: the index block's data blocks are contiguous and their lengths known,
+            # so one pread fetches them all
+            span_at = offs[0] if n and lens[0] else -1
+            span = memoryview(self._data.pread(span_at, offs[n - 1] + lens[n - 1] - span_at)) \
+                if span_at >= 0 else None
             j = 0
             while j < n:
                 off = offs[j]
                 e = bisect_right(offs, off, j)  # entries of one data block are contiguous
                 if off != last_off:  # (a version-1 index block may end inside a data block)
-                    raw = self._read_framed(self._data, self._data_path, off, lens[j])[0]
+                    if span is not None:
+                        raw = unframe_block(self._data_path, off, span[off - span_at:off - span_at + lens[j]])
+                    else:
+                        raw = self._read_framed(self._data, self._data_path, off, lens[j])[0]
                     hdr = self._body_start(off, raw)
                     last_off = off
                 if hdr + inb[e - 1] + plen[e - 1] > len(raw):

@@ -209,4 +209,4 @@ def test_worked_example_of_formats_md(tmp_path: Path) -> None:
         "01 00 00 00 cf e0 e4 2a 98 99 84 c7 08 00 00 00 00 00 00 00 49 00 00 00 00 00 00 00 "
         "40 00 00 00 04 00 00 00 00 00 00 01")
     assert (tmp_path / "sp1-1-Filter.db").read_bytes().hex(" ") == \
-        "53 50 42 46 01 00 00 00 93 04 0b c4 02 c0 03 13 eb 55 07"
+        "53 50 42 46 01 00 00 00 93 03 0d c4 02 10 11 5c 9a 91 e7"
