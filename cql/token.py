@@ -4,9 +4,10 @@ and ScyllaDB's Murmur3Partitioner compute them.
 Owns `murmur3_token` and the token <-> string helpers. Cassandra's MurmurHash.hash3_x64_128 reads
 the tail bytes as signed Java bytes, so a tail byte >= 0x80 is sign-extended before it is shifted
 into place; stock murmur3 (the `mmh3` package) zero-extends and disagrees on such keys. We use
-`mmh3` (C, fast) for every key, and when a tail byte has its high bit set we correct mmh3's result
-for the sign extension (`_java_tail_hash64`); `_cassandra_hash64` is a direct port of the Java
-variant kept as the reference the tests compare against. The token is the first 64 bits of the
+`mmh3` (C, fast) for every key. When a tail byte has its high bit set: if the sign extension stays
+within the tail's first 8-byte word, mmh3 hashes the key with that word rewritten; otherwise we
+correct mmh3's result for the sign extension (`_java_tail_hash64`). `_cassandra_hash64` is a direct
+port of the Java variant kept as the reference the tests compare against. The token is the first 64 bits of the
 hash, with LONG_MIN mapped to LONG_MAX (LONG_MIN is reserved as the minimum token).
 """
 
@@ -155,6 +156,14 @@ def murmur3_token(key: bytes) -> int:
     tail = len(key) & 15
     if not tail or max(key[-tail:]) < 0x80:
         h: int = mmh3.hash64(key, 0, True, True)[0]
+    elif tail == 8 or (tail > 8 and max(key[-(tail - 8):]) < 0x80):
+        # The sign extension stays inside the tail's first 8-byte word (k1), so Cassandra's hash is
+        # stock murmur3 of the key with that word replaced by its sign-extended form: same length,
+        # same blocks. This covers every 8-byte key (bigint, timestamp, double).
+        head = len(key) - tail
+        word = key[head:head + 8]
+        java_word = (int.from_bytes(word, "little") ^ _sign_extension(word)).to_bytes(8, "little")
+        h = mmh3.hash64(b"".join((key[:head], java_word, key[head + 8:])), 0, True, True)[0]
     else:
         h = _java_tail_hash64(bytes(key), tail)
         if h >= 1 << 63:
