@@ -138,10 +138,10 @@ class ModificationPlan:
         return any(op.needs_read for op in self.operations)
 
     @functools.cached_property
-    def _plain_sets(self) -> list[tuple[str, ValueGetter]] | None:
-        """(column, value getter) of every operation when all are plain sets, else None."""
+    def _plain_sets(self) -> list[tuple[tuple[str, bytes], ValueGetter]] | None:
+        """(cell key, value getter) of every operation when all are plain sets, else None."""
         if all(op.is_plain_set for op in self.operations):
-            return [(op.column.name, op.value) for op in self.operations if op.value is not None]
+            return [((op.column.name, b""), op.value) for op in self.operations if op.value is not None]
         return None
 
     def timestamp_of(self, bind: BindValues, default_us: int) -> int:
@@ -243,21 +243,22 @@ class ModificationPlan:
         expiry = now_s + ttl if ttl else 0
         cks = self._write_clustering_keys(bind)
         cells: dict[tuple[str, bytes], Cell] = {}
-        for name, getter in plain:
+        for cell_key, getter in plain:
             v = getter(bind)
             if v is UNSET:
                 continue
             assert v is None or isinstance(v, bytes)
-            cells[(name, b"")] = Cell(ts, v, ttl, expiry) if v is not None else Cell(ts, None, 0, now_s)
+            cells[cell_key] = Cell(ts, v, ttl, expiry) if v is not None else Cell(ts, None, 0, now_s)
         marker = LivenessInfo(ts, ttl, expiry) if self.statement_kind == "insert" else None
         token_of = self.table.token_of
+        # A dict per row when there are several: storage owns (and may merge into) what it is handed.
+        shared = len(keys) > 1 or len(cks) > 1
         out: list[Mutation] = []
         for pk in keys:
             m = Mutation(token_of(pk), pk)
             if marker is not None or cells:
                 for ck in cks:
-                    # A dict per row: storage owns (and may merge into) what it is handed.
-                    m.rows[ck] = Row(marker, None, dict(cells))
+                    m.rows[ck] = Row(marker, None, dict(cells) if shared else cells)
             out.append(m)
         return out
 
