@@ -139,7 +139,7 @@ class Node:
         ))
         self.peers = ShardPeers(self.workdir, self.shard, n)
         self.proxy = StorageProxy(self.engine, self.host_id, self.shard,
-                                  lambda table_id: self.metadata.current.tablets[table_id], self.peers,
+                                  lambda: self.metadata.current.tablets, self.peers,
                                   self.metrics)
         current = self.metadata.current
         for table in current.schema.tables.values():

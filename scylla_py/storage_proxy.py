@@ -19,7 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from cql.errors import Unavailable
@@ -92,19 +92,20 @@ class StorageProxy:
         engine: StorageEngine,
         host_id: uuid.UUID,
         shard: int,
-        tablets_of: Callable[[uuid.UUID], TableTablets],
+        tablets: Callable[[], Mapping[uuid.UUID, TableTablets]],
         peers: ShardPeers,
         metrics: ShardMetrics,
     ) -> None:
         self._engine = engine
         self._host_id = host_id
         self._shard = shard
-        self._tablets_of = tablets_of
+        self._tablets = tablets  # the current tablet maps (an immutable mapping, replaced on change)
         self._peers = peers
         self._metrics = metrics
-        # table -> (its tablet map, per tablet (owning shard or _NOT_HERE, storage tablet id)).
-        # A schema or tablet change installs a new map object, which invalidates the entry.
-        self._placements: dict[uuid.UUID, tuple[TableTablets, tuple[tuple[int, tuple[uuid.UUID, int]], ...]]] = {}
+        # table id (as an int: hashing a UUID runs Python code) -> per tablet (owning shard or
+        # _NOT_HERE, storage tablet id), valid for the tablet maps object `_placements_of`.
+        self._placements: dict[int, tuple[tuple[int, tuple[uuid.UUID, int]], ...]] = {}
+        self._placements_of: Mapping[uuid.UUID, TableTablets] | None = None
 
     @property
     def engine(self) -> StorageEngine:
@@ -130,15 +131,16 @@ class StorageProxy:
     def _placement(self, table_id: uuid.UUID, token: int) -> tuple[int, tuple[uuid.UUID, int]]:
         """(owning shard, storage tablet id) of `token`'s tablet: the per-request lookup, cached
         per tablet map so a request does no replica scan."""
-        tm = self._tablets_of(table_id)
-        cached = self._placements.get(table_id)
-        if cached is None or cached[0] is not tm:
-            per_tablet = tuple(
+        maps = self._tablets()
+        if maps is not self._placements_of:  # schema or tablets changed since: start over
+            self._placements.clear()
+            self._placements_of = maps
+        per_tablet = self._placements.get(table_id.int)
+        if per_tablet is None:
+            per_tablet = self._placements[table_id.int] = tuple(
                 (self._shard if self.is_local(t) else self._owner_or_not_here(t), (table_id, t.last_token))
-                for t in tm.tablets
+                for t in maps[table_id].tablets
             )
-            cached = self._placements[table_id] = (tm, per_tablet)
-        per_tablet = cached[1]
         return per_tablet[tablet_index(token, len(per_tablet))]
 
     def _owner_or_not_here(self, tablet: TabletInfo) -> int:
@@ -160,7 +162,7 @@ class StorageProxy:
     def routing_hint(self, table_id: uuid.UUID, token: int) -> tuple[int, int, TabletInfo] | None:
         """(first_token, last_token, tablet) when this shard is not a replica of the tablet that
         holds `token` — what a `tablets-routing-v1` payload tells the driver."""
-        tm = self._tablets_of(table_id)
+        tm = self._tablets()[table_id]
         i = tm.index_of(token)
         t = tm.tablets[i]
         if self.is_local(t):
@@ -211,7 +213,7 @@ class StorageProxy:
     ) -> AsyncIterator[PartitionData]:
         """Partitions with `start_token <= token <= end_token` (both optional bounds are inclusive),
         strictly after `after` when given, in (token, key) order across tablets."""
-        tm = self._tablets_of(table_id)
+        tm = self._tablets()[table_id]
         if after is None and start_token is not None and start_token > -(2**63):
             # "Strictly after (start_token - 1, b'')" admits every key of start_token; the few keys
             # of start_token - 1 it also admits are filtered below.
