@@ -241,17 +241,20 @@ class QueryProcessor:
         return ResultPrepared(p.id, p.bind_specs, p.pk_indexes,
                               p.result_specs if isinstance(p.plan, SelectPlan) else None, lwt=p.is_lwt)
 
-    async def query(self, session: Session, query: str, params: QueryParameters) -> Response:
-        p = self._cached(query, session.keyspace)
-        return await self._execute(session, p, self._bind(p, params), params)
+    # query() and execute() hand back `_execute`'s coroutine rather than awaiting it in one of
+    # their own: a coroutine level fewer per request. Errors found before that raise at the call.
 
-    async def execute(self, session: Session, query_id: bytes, params: QueryParameters) -> Response:
+    def query(self, session: Session, query: str, params: QueryParameters) -> Awaitable[Response]:
+        p = self._cached(query, session.keyspace)
+        return self._execute(session, p, self._bind(p, params), params)
+
+    def execute(self, session: Session, query_id: bytes, params: QueryParameters) -> Awaitable[Response]:
         p = self._prepared.get(query_id)
         if p is None:
             raise Unprepared(f"Prepared query with ID {query_id.hex()} not found (either the query was not "
                              "prepared on this host (maybe the host has been restarted?) or you have prepared "
                              "too many queries and it has been evicted from the internal cache)", query_id)
-        return await self._execute(session, p, self._bind(p, params), params, from_prepared=True)
+        return self._execute(session, p, self._bind(p, params), params, from_prepared=True)
 
     def _bind(self, p: Prepared, params: QueryParameters) -> BindValues:
         if params.named_values is not None:

@@ -19,7 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from cql.errors import Unavailable
@@ -178,13 +178,18 @@ class StorageProxy:
 
     # --- writes ---------------------------------------------------------------------------
 
-    async def mutate(self, table_id: uuid.UUID, mutation: Mutation) -> None:
+    def mutate(self, table_id: uuid.UUID, mutation: Mutation) -> Awaitable[None]:
+        """Apply `mutation` on the shard that owns it; await the result. A local write hands back
+        the engine's own coroutine: one coroutine fewer per write on the hot path."""
         shard, tablet_id = self._placement(table_id, mutation.token)
         if shard == self._shard:
-            await self._engine.apply(tablet_id, mutation)
-            return
+            return self._engine.apply(tablet_id, mutation)
         if shard == _NOT_HERE:
             raise _no_replica()
+        return self._remote_mutate(shard, table_id, tablet_id, mutation)
+
+    async def _remote_mutate(self, shard: int, table_id: uuid.UUID, tablet_id: tuple[uuid.UUID, int],
+                             mutation: Mutation) -> None:
         self._metrics.cross_shard_ops += 1
         try:
             await self._peers.call(shard, "apply", [table_id.bytes, tablet_id[1], mutation_to_obj(mutation)])
