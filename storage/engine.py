@@ -281,18 +281,14 @@ class StorageEngine:
         self.counters["flush_bytes"] += reader.size_bytes
 
     def _write_memtable(self, t: TabletState, mt: Memtable, gen: int, opts: TableOptions) -> SSTableReader:
-        from .sstable_writer import SSTableWriter
+        from .sstable_writer import SSTableWriter, write_memtable
 
         w = SSTableWriter(self.fs, t.directory, gen, expected_partitions=len(mt),
                           bloom_fp_chance=opts.bloom_filter_fp_chance,
                           block_size_bytes=_block_size(opts), replay_position=mt.replay_position,
                           created_at_s=self.clock.now_s())
         try:
-            for (token, key), v in mt.sorted_versions():
-                if isinstance(v, bytes):
-                    w.add_encoded(token, key, v)
-                else:
-                    w.add(v)
+            write_memtable(w, mt)
             w.finish()
         except BaseException:
             w.abort()

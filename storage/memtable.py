@@ -7,9 +7,9 @@ of the same keys for scans and flushes in (token, key) order; clustering rows ar
 A partition's version is in one of two forms:
 - written once: the bytes `encode_mutation` made of that write for the commitlog (rows in
   clustering order, at most one range tombstone: the form an sstable stores, so a flush copies
-  it as is). One untracked `bytes` object instead of a dozen Python objects per write: the
-  cyclic GC never walks it, and a full collection over a large memtable of object graphs cost
-  more than the whole write path;
+  it as is, with the statistics `stats` collected when it was written). One untracked `bytes`
+  object instead of a dozen Python objects per write: the cyclic GC never walks it, and a full
+  collection over a large memtable of object graphs cost more than the whole write path;
 - written more than once: a `Mutation` holding the reconciled sum of everything applied to it
   (the bytes are decoded on the second write and later writes are merged into it in place).
 
@@ -21,14 +21,18 @@ merged into in place; callers never touch them again).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import itemgetter
 
 from sortedcontainers import SortedList
 
 from .codec import decode_mutation
 from .mutation import Mutation
 from .reconcile import merge_mutation_into
+from .sstable_stats import StatsCollector
 
 PartitionKey = tuple[int, bytes]
+_first = itemgetter(0)
+_second = itemgetter(1)
 Version = bytes | Mutation  # see the module docstring
 
 
@@ -39,7 +43,8 @@ def as_mutation(v: Version) -> Mutation:
 
 
 class Memtable:
-    __slots__ = ("_keys", "_new_keys", "partitions", "replay_position", "sealed", "size_bytes", "writes")
+    __slots__ = ("_keys", "_new_keys", "partitions", "replay_position", "sealed", "size_bytes", "stats",
+                 "writes")
 
     def __init__(self) -> None:
         self.partitions: dict[PartitionKey, Version] = {}
@@ -52,6 +57,8 @@ class Memtable:
         self.sealed = False
         # commitlog position at seal time: everything applied here sits at or before it
         self.replay_position: tuple[int, int] = (0, 0)
+        # sstable statistics of the partitions kept encoded (see sstable_stats.py)
+        self.stats = StatsCollector()
 
     def apply(self, m: Mutation, size_bytes: int, payload: bytes | None = None) -> None:
         """Requires: not sealed; `m` is handed over (stored or merged into in place);
@@ -61,11 +68,16 @@ class Memtable:
         old = parts.get(pk)
         if old is None:
             # more than one range tombstone: an sstable stores them sorted, the payload may not
-            parts[pk] = payload if payload is not None and len(m.range_tombstones) < 2 else m
+            if payload is not None and len(m.range_tombstones) < 2:
+                parts[pk] = payload
+                self.stats.add(m)
+            else:
+                parts[pk] = m
             self._new_keys.append(pk)
         else:
             if isinstance(old, bytes):
                 old = parts[pk] = decode_mutation(old)
+                self.stats.remove(old)  # a flush counts the merged partition instead
             merge_mutation_into(old, m, take_ownership=True)
         self.size_bytes += size_bytes
         self.writes += 1
@@ -111,10 +123,12 @@ class Memtable:
             else:
                 return
 
-    def sorted_versions(self) -> Iterator[tuple[PartitionKey, Version]]:
-        """Every partition in (token, key) order, in the form it is stored in.
-        Requires: sealed (no concurrent inserts)."""
+    def sorted_chunks(self, size: int = 1024) -> Iterator[tuple[list[int], list[bytes], list[Version]]]:
+        """Every partition in (token, key) order, `size` at a time, as columns (tokens, keys,
+        versions in the form they are stored in). Requires: sealed (no concurrent inserts)."""
         self._settle()
         parts = self.partitions
-        for pk in self._keys:
-            yield pk, parts[pk]
+        keys = self._keys
+        for i in range(0, len(keys), size):
+            pks = keys[i:i + size]
+            yield list(map(_first, pks)), list(map(_second, pks)), list(map(parts.__getitem__, pks))

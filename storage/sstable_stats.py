@@ -7,7 +7,11 @@ Invariants the readers of these figures rely on:
 - `plain` is True only if no partition holds a deletion of any kind or a TTL, so compaction may
   copy any single-version partition of it byte for byte;
 - `non_expiring` is True if any live cell or row marker has no TTL (the sstable can never expire
-  as a whole); it may be True when it need not be, never the reverse.
+  as a whole); it may be True when it need not be, never the reverse;
+- counts (partitions, rows, cells, tombstones and their drop times) are exact.
+A memtable collects the statistics of the partitions it keeps encoded as they are written
+(memtable.py); when it merges one of them with a later write, `remove` takes its counts back
+and its bounds and flags stay, which the rules above allow.
 """
 
 from __future__ import annotations
@@ -82,7 +86,51 @@ class StatsCollector:
         if token > self.max_token:
             self.max_token = token
 
+    def _plain_row(self, row: Row) -> bool:
+        """`_row(row)` if `row` holds only live data without TTL (what most writes are), with
+        the fewest Python operations; False, having changed nothing, for any other row."""
+        mk = row.marker
+        if row.deletion is not None or row.collection_deletions or (mk is not None and mk.ttl_s):
+            return False
+        cells = row.cells
+        if mk is not None:
+            t0 = mk.timestamp_us
+        elif cells:
+            t0 = next(iter(cells.values())).timestamp_us
+        else:
+            return True  # an empty row: nothing to count
+        lo = hi = t0
+        for c in cells.values():
+            if c.value is None or c.ttl_s:
+                return False
+            t = c.timestamp_us
+            if t != t0:  # (the cells of one write usually share its timestamp)
+                if t < lo:
+                    lo = t
+                elif t > hi:
+                    hi = t
+        if lo < self.min_ts:
+            self.min_ts = lo
+        if hi > self.max_ts:
+            self.max_ts = hi
+        self.cells += len(cells)
+        self.non_expiring = True
+        return True
+
     def add(self, m: Mutation) -> None:
+        rows = m.rows
+        if len(rows) == 1 and m.partition_deletion is None and m.static_row is None \
+                and not m.range_tombstones:
+            (row,) = rows.values()
+            if self._plain_row(row):  # the common case
+                self.partitions += 1
+                self.rows += 1
+                token = m.token
+                if token < self.min_token:
+                    self.min_token = token
+                if token > self.max_token:
+                    self.max_token = token
+                return
         self._token(m.token)
         if m.partition_deletion is not None:
             self._ts(m.partition_deletion.timestamp_us)
@@ -96,98 +144,38 @@ class StatsCollector:
         for row in m.rows.values():
             self._row(row)
 
-    def add_obj(self, obj: Any) -> None:
-        """`add(mutation_from_obj(obj))` without building the Mutation: `obj` is a codec-form
-        partition with distinct clustering keys, cell keys and collection-deletion columns
-        (what `encode_mutation` makes). Rows holding only live, non-expiring data (the common
-        case) take a shortcut; anything else goes through `_row_obj`."""
-        token = obj[0]
-        self.partitions += 1
-        if token < self.min_token:
-            self.min_token = token
-        if token > self.max_token:
-            self.max_token = token
-        pd = obj[2]
-        if pd is not None:
-            self._ts(pd[0])
-            self._tomb(pd[1])
-        rts = obj[5]
-        for i in range(0, len(rts), 4):
-            self._ts(rts[i + 2])
-            self._tomb(rts[i + 3])
-        if obj[3] is not None:
-            self._row_obj(obj[3])
-        rows = obj[4]
-        self.rows += len(rows) >> 1
-        for i in range(1, len(rows), 2):
-            mk, dl, cf, cd = rows[i]
-            if dl is not None or cd or (mk is not None and mk[1]) or (
-                    cf and (None in cf[3::7] or any(cf[4::7]))):
-                self._row_obj(rows[i])
-                continue
-            lo = self.min_ts
-            hi = self.max_ts
-            if mk is not None:
-                t = mk[0]
-                if t < lo:
-                    lo = t
-                if t > hi:
-                    hi = t
-                self.non_expiring = True
-            if cf:
-                self.cells += len(cf) // 7
-                tss = cf[2::7]
-                t = min(tss)
-                if t < lo:
-                    lo = t
-                t = max(tss)
-                if t > hi:
-                    hi = t
-                self.non_expiring = True
-            self.min_ts = lo
-            self.max_ts = hi
+    def remove(self, m: Mutation) -> None:
+        """Take back the counts `add(m)` added: partitions, rows, cells, tombstones and their
+        drop times. Bounds and flags stay as they are (wider bounds, a False `plain` or a True
+        `non_expiring` are allowed, see the module docstring)."""
+        c = StatsCollector()
+        c.add(m)
+        self.partitions -= c.partitions
+        self.rows -= c.rows
+        self.cells -= c.cells
+        self.tombstones -= c.tombstones
+        for minute, count in c.drop_times.items():
+            left = self.drop_times[minute] - count
+            if left:
+                self.drop_times[minute] = left
+            else:
+                del self.drop_times[minute]
 
-    def _row_obj(self, r: Any) -> None:
-        """`_row` of a codec-form row."""
-        mk, dl, cf, cd = r
-        if mk is not None:
-            self._ts(mk[0])
-            if mk[1]:
-                self.plain = False
-                if mk[2] > self.max_ldt:
-                    self.max_ldt = mk[2]
-            else:
-                self.non_expiring = True
-        if dl is not None:
-            self._ts(dl[0])
-            self._tomb(dl[1])
-        for i in range(0, len(cd), 3):
-            self._ts(cd[i + 1])
-            self._tomb(cd[i + 2])
-        if not cf:
-            return
-        self.cells += len(cf) // 7
-        tss = cf[2::7]
-        t = min(tss)
-        if t < self.min_ts:
-            self.min_ts = t
-        t = max(tss)
-        if t > self.max_ts:
-            self.max_ts = t
-        if None not in cf[3::7] and not any(cf[4::7]):
-            self.non_expiring = True  # the common case: live cells without TTL
-            return
-        live = False
-        for i in range(3, len(cf), 7):
-            if cf[i] is None:
-                self._tomb(cf[i + 2])
-            elif cf[i + 1]:
-                self._tomb(cf[i + 2])  # an expiring cell becomes droppable after it expires
-                self.tombstones -= 1
-            else:
-                live = True
-        if live:
-            self.non_expiring = True
+    def merge(self, other: StatsCollector) -> None:
+        """Add everything `other` collected."""
+        self.min_token = min(self.min_token, other.min_token)
+        self.max_token = max(self.max_token, other.max_token)
+        self.min_ts = min(self.min_ts, other.min_ts)
+        self.max_ts = max(self.max_ts, other.max_ts)
+        self.partitions += other.partitions
+        self.rows += other.rows
+        self.cells += other.cells
+        self.tombstones += other.tombstones
+        self.max_ldt = max(self.max_ldt, other.max_ldt)
+        for minute, count in other.drop_times.items():
+            self.drop_times[minute] = self.drop_times.get(minute, 0) + count
+        self.plain = self.plain and other.plain
+        self.non_expiring = self.non_expiring or other.non_expiring
 
     def add_plain(self, obj: Any) -> None:
         """Stats of a codec-form partition `is_plain_partition` accepted (no static row, only

@@ -25,6 +25,7 @@ import msgpack
 from .bloom import BloomFilter
 from .codec import partition_tuple
 from .fs import FileSystem, WritableFile
+from .memtable import Memtable
 from .mutation import Mutation
 from .sstable_format import (
     COMPONENTS,
@@ -37,7 +38,6 @@ from .sstable_format import (
 from .sstable_index import encode_index_block
 from .sstable_stats import StatsCollector
 
-_unpackb = msgpack.unpackb
 INDEX_BLOCK_ENTRIES = 128  # like Cassandra's index_interval: fewer, larger blocks cost less per partition
 _WRITE_BUFFER_BYTES = 256 << 10  # framed blocks are handed to the OS in writes of about this size
 
@@ -85,12 +85,6 @@ class SSTableWriter:
         self.stats.add(m)
         self.add_packed(m.token, m.key, self._packer.pack(partition_tuple(m, sort_range_tombstones=True)))
 
-    def add_encoded(self, token: int, key: bytes, payload: bytes) -> None:
-        """`add(decode_mutation(payload))` when `payload` is what `encode_mutation` made of a
-        mutation with at most one range tombstone (the bytes `add` would write): copied as is."""
-        self.stats.add_obj(_unpackb(payload, raw=False, use_list=False))
-        self.add_packed(token, key, payload)
-
     def add_raw(self, obj: Any) -> None:
         """Add a partition already in codec form that `is_plain_partition` accepted."""
         self.stats.add_plain(obj)
@@ -98,7 +92,8 @@ class SSTableWriter:
 
     def add_packed(self, token: int, key: bytes, packed: bytes) -> None:
         """Add one encoded partition as is. Statistics are the caller's (`stats.add_plain`,
-        or `stats.add_copied` + `stats.absorb` for partitions copied from plain sstables)."""
+        or `stats.add_copied` + `stats.absorb` for partitions copied from plain sstables, or
+        a memtable's `stats` for its encoded partitions)."""
         self._ix_tokens.append(token)
         self._ix_keys.append(key)
         self._ix_in_block.append(self._block_bytes)
@@ -114,11 +109,16 @@ class SSTableWriter:
         """`add_packed` for many partitions at once, with per-block rather than per-partition
         work where it can (compaction's verbatim copies). Counts them in the statistics as
         copied (`stats.add_copied`)."""
+        if tokens:
+            self.stats.add_copied(len(tokens), tokens[0], tokens[-1])
+            self.add_packed_run(tokens, keys, packed)
+
+    def add_packed_run(self, tokens: list[int], keys: list[bytes], packed: list[bytes]) -> None:
+        """`add_packed` of each partition (statistics are the caller's)."""
         n = len(tokens)
         if not n:
             return
         self._bloom.add_many(keys)
-        self.stats.add_copied(n, tokens[0], tokens[-1])
         lengths = list(map(len, packed))
         cum = list(accumulate(lengths, initial=0))  # cum[j]: bytes of packed[:j]
         size = self._block_size
@@ -200,6 +200,24 @@ class SSTableWriter:
             p = self._dir / (component_name(self.generation, component) + ".tmp")
             if self._fs.exists(p):
                 self._fs.remove(p)
+
+
+def write_memtable(w: SSTableWriter, mt: Memtable) -> None:
+    """Add every partition of sealed memtable `mt` to `w` (which must be empty): those kept
+    encoded as they are, with the statistics the memtable collected for them."""
+    w.stats.merge(mt.stats)
+    for tokens, keys, versions in mt.sorted_chunks():
+        if set(map(type, versions)) == _ONLY_BYTES:  # the common case: all written once
+            w.add_packed_run(tokens, keys, versions)  # type: ignore[arg-type]
+            continue
+        for token, key, v in zip(tokens, keys, versions, strict=True):
+            if isinstance(v, bytes):
+                w.add_packed(token, key, v)
+            else:
+                w.add(v)
+
+
+_ONLY_BYTES = {bytes}
 
 
 class _BufferedFile:

@@ -13,7 +13,7 @@ from storage.codec import decode_mutation, encode_mutation, mutation_to_obj
 from storage.memtable import Memtable
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 from storage.sstable_stats import StatsCollector
-from storage.sstable_writer import SSTableWriter
+from storage.sstable_writer import SSTableWriter, write_memtable
 from tests.storage.fakes import FaultFS
 
 ints = st.integers(-(2**63), 2**63 - 1)
@@ -39,6 +39,18 @@ mutations = st.builds(
 )
 
 
+# what most writes are: one row of live cells without TTL (the statistics' shortcut)
+plain_rows = st.builds(
+    Row,
+    marker=st.one_of(st.none(), st.builds(LivenessInfo, ints)),
+    cells=st.dictionaries(st.tuples(st.text(max_size=3), st.binary(max_size=3)),
+                          st.builds(Cell, ints, st.binary(max_size=8)), max_size=3),
+)
+plain_mutations = st.builds(Mutation, token=ints, key=st.binary(max_size=8),
+                            rows=st.dictionaries(st.binary(max_size=4), plain_rows, min_size=1, max_size=1))
+some_mutations = st.one_of(mutations, plain_mutations)
+
+
 @given(mutations)
 def test_mutation_round_trip(m: Mutation) -> None:
     assert decode_mutation(encode_mutation(m)) == m
@@ -62,33 +74,61 @@ def test_encode_mutation_is_the_packed_codec_object(m: Mutation) -> None:
     assert encode_mutation(m) == msgpack.packb(mutation_to_obj(m, rows_sorted=True), use_bin_type=True)
 
 
-@given(mutations)
-def test_stats_of_the_codec_form_equal_stats_of_the_mutation(m: Mutation) -> None:
+@given(some_mutations)
+def test_statistics_shortcut_for_plain_partitions_agrees_with_the_general_path(m: Mutation) -> None:
     a, b = StatsCollector(), StatsCollector()
     a.add(m)
-    b.add_obj(msgpack.unpackb(encode_mutation(m), raw=False, use_list=False))
-    args = {"replay_position": (0, 0), "ancestors": [], "data_bytes_uncompressed": 0, "data_bytes": 0,
-            "created_at_s": 0}
-    assert a.to_statistics(**args) == b.to_statistics(**args)
+    general = Mutation(m.token, m.key, m.partition_deletion, m.static_row or Row(), m.rows, m.range_tombstones)
+    b.add(general)  # an (empty) static row: never the shortcut
+    assert _statistics(a) == _statistics(b)
 
 
-@settings(max_examples=40)
-@given(st.lists(mutations, max_size=12))
-def test_flushing_encoded_partitions_writes_what_flushing_mutations_writes(ms: list[Mutation]) -> None:
-    by_key = {(m.token, m.key): m for m in ms}
+def _no_counters(r: Row | None) -> Row | None:
+    if r is None:
+        return None
+    cells = {k: Cell(c.timestamp_us, c.value, c.ttl_s, c.expiry_s) for k, c in r.cells.items()}
+    return Row(r.marker, r.deletion, cells, r.collection_deletions)
+
+
+def _statistics(c: StatsCollector) -> dict[str, object]:
+    return c.to_statistics(replay_position=(0, 0), ancestors=[], data_bytes_uncompressed=0, data_bytes=0,
+                           created_at_s=0)
+
+
+@settings(max_examples=60)
+@given(st.lists(some_mutations, max_size=12), st.integers(1, 4))
+def test_flushing_a_memtable_writes_what_adding_its_partitions_writes(ms: list[Mutation], keys: int) -> None:
+    # repeated keys: versions merged in the memtable (without counters: random bytes do not merge)
+    ms = [Mutation(m.token % 3, b"k%d" % (i % keys), m.partition_deletion, _no_counters(m.static_row),
+                   {ck: _no_counters(r) for ck, r in m.rows.items()}, m.range_tombstones) for i, m in enumerate(ms)]
+    mt = Memtable()
+    for m in ms:
+        mt.apply(decode_mutation(encode_mutation(m)), 1, encode_mutation(m))
+    mt.seal((1, 2))
     fs = FaultFS()
     fs.makedirs(Path("/d"))
-    for gen, encoded in ((1, False), (2, True)):
-        w = SSTableWriter(fs, Path("/d"), gen, expected_partitions=len(by_key), bloom_fp_chance=0.01,
-                          block_size_bytes=64, replay_position=(1, 2))
-        for (token, key), m in sorted(by_key.items()):
-            if encoded and len(m.range_tombstones) < 2:
-                w.add_encoded(token, key, encode_mutation(m))
-            else:
-                w.add(m)
+    writers = [SSTableWriter(fs, Path("/d"), gen, expected_partitions=len(mt), bloom_fp_chance=0.01,
+                             block_size_bytes=64, replay_position=(1, 2)) for gen in (1, 2)]
+    write_memtable(writers[0], mt)
+    for tokens, keys_, _ in mt.sorted_chunks():
+        for token, key in zip(tokens, keys_, strict=True):
+            got = mt.get(token, key)
+            assert got is not None
+            writers[1].add(got)
+    for w in writers:
         w.finish()
-    for component in ("Data.db", "Index.db", "Summary.db", "Filter.db", "Statistics.db"):
+    for component in ("Data.db", "Index.db", "Summary.db", "Filter.db"):
         assert fs.read_file(Path(f"/d/sp1-1-{component}")) == fs.read_file(Path(f"/d/sp1-2-{component}"))
+    a, b = _statistics(writers[0].stats), _statistics(writers[1].stats)
+    if len({(m.token, m.key) for m in ms}) == len(ms):
+        assert a == b  # every partition written once: the memtable's statistics are exact
+    # merged partitions: counts exact; bounds and flags may only be more conservative
+    for k in ("partitions", "rows", "cells", "tombstones", "tombstone_drop_times", "min_token", "max_token"):
+        assert a[k] == b[k], k
+    assert a["min_timestamp_us"] <= b["min_timestamp_us"] and a["max_timestamp_us"] >= b["max_timestamp_us"]  # type: ignore[operator]
+    assert a["max_local_deletion_time_s"] >= b["max_local_deletion_time_s"]  # type: ignore[operator]
+    assert b["plain"] or not a["plain"]
+    assert a["non_expiring_data"] or not b["non_expiring_data"]
 
 
 def test_memtable_keeps_a_partition_written_once_encoded() -> None:
@@ -108,4 +148,5 @@ def test_memtable_keeps_a_partition_written_once_encoded() -> None:
     mt.apply(m3, 10, encode_mutation(m3))  # an sstable would store these sorted: kept decoded
     assert mt.partitions[(2, b"k")] is m3
     mt.apply(Mutation(3, b"k"), 10)  # no payload: kept as is
-    assert [pk for pk, _ in mt.sorted_versions()] == [(1, b"k"), (2, b"k"), (3, b"k")]
+    assert [(t, k) for ts, ks, _ in mt.sorted_chunks(2) for t, k in zip(ts, ks)] == \
+        [(1, b"k"), (2, b"k"), (3, b"k")]
