@@ -66,6 +66,11 @@ def start_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
         pending = coro.send(None)
     except StopIteration:
         return None
+    except Exception:
+        # What a Task would have kept to itself: a bug must not reach data_received (which would
+        # close the connection and drop the answers already queued).
+        log.exception("bug: request handler failed")
+        return None
     return asyncio.get_running_loop().create_task(_continue(coro, pending))
 
 
@@ -235,7 +240,7 @@ class CQLConnection(asyncio.Protocol):
             return
         try:
             self._write(self._codec.send(resp, req.stream))
-        except (ValueError, OverflowError) as e:
+        except Exception as e:
             log.exception("bug: response could not be encoded")
             self._write(self._codec.send(ServerError(f"Response could not be encoded: {e}"), req.stream))
 

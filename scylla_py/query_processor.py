@@ -420,8 +420,18 @@ class QueryProcessor:
         if len(mutations) == 1:
             await self._proxy.mutate(plan.table.id, mutations[0])
         else:
-            await asyncio.gather(*(self._proxy.mutate(plan.table.id, m) for m in mutations))
+            await self._mutate_all([(plan.table.id, m) for m in mutations])
         return _VOID
+
+    async def _mutate_all(self, writes: Sequence[tuple[uuid.UUID, Mutation]]) -> None:
+        """Apply several mutations concurrently. `StorageProxy.mutate` may raise at the call (no
+        replica here): each call runs inside its own coroutine so one failing call cannot leave the
+        others un-awaited, i.e. not written."""
+
+        async def one(table_id: uuid.UUID, m: Mutation) -> None:
+            await self._proxy.mutate(table_id, m)
+
+        await asyncio.gather(*(one(tid, m) for tid, m in writes))
 
     async def _modify_key_locally(self, plan: ModificationPlan, pk: bytes, bind: BindValues,
                                   ctx: WriteContext) -> None:
@@ -595,7 +605,7 @@ class QueryProcessor:
                     merge_mutation_into(merged[key], m)
                 else:
                     merged[key] = m
-        await asyncio.gather(*(self._proxy.mutate(tid, m) for (tid, _), m in merged.items()))
+        await self._mutate_all([(tid, m) for (tid, _), m in merged.items()])
         return _VOID
 
     # --- schema -----------------------------------------------------------------------------

@@ -532,6 +532,11 @@ def prepare_update(table: TableInfo, stmt: A.Update, functions: FunctionResolver
             idx = _field_index(t, a.field, c.name)
             ops.append(Operation(c, "set_field", compile_term(a.value, Receiver(f"{c.name}.{a.field}", field_types(t)[idx]), functions),
                                  field_index=idx))
+        # As Cassandra: assigning a whole column is incompatible with any other update of it in
+        # the same statement (element updates and additions combine).
+        same_column = [op for op in ops[:-1] if op.column.name == c.name]
+        if same_column and (ops[-1].kind == "set" or any(op.kind == "set" for op in same_column)):
+            raise InvalidRequest(f"Multiple incompatible setting of column {c.name}")
     restrictions = analyze(table, stmt.where, functions, for_select=False)
     ttl, ts = _using(stmt.using, functions)
     plan = ModificationPlan(table, "update", restrictions, ops, ttl, ts, if_exists=stmt.if_exists,

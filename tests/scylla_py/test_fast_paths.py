@@ -422,6 +422,21 @@ def test_compound_partition_keys(session: Session) -> None:
             session.execute(f"UPDATE {ks}.{t} SET v = 1 WHERE a = 1 AND c = 1")
 
 
+def test_assigning_a_column_twice_in_one_update_is_rejected_as_cassandra_does(session: Session) -> None:
+    # A whole-column assignment is incompatible with any other update of that column in the same
+    # statement; element updates and additions of one column combine.
+    ks = _ks(session)
+    session.execute(f"CREATE TABLE {ks}.t (k int PRIMARY KEY, v int, l list<int>, m map<int, int>)")
+    for stmt in (f"UPDATE {ks}.t SET v = 1, v = 2 WHERE k = 0",
+                 f"UPDATE {ks}.t SET l = [1], l = l + [2] WHERE k = 0",
+                 f"UPDATE {ks}.t SET m[1] = 1, m = {{2: 2}} WHERE k = 0"):
+        col = stmt.split("SET ", 1)[1][0]
+        with pytest.raises(InvalidRequest, match=_exactly(f"Multiple incompatible setting of column {col}")):
+            session.execute(stmt)
+    session.execute(f"UPDATE {ks}.t SET l = l + [1], l = l + [2], m[1] = 1, m[2] = 2 WHERE k = 0")
+    assert list(session.execute(f"SELECT l, m FROM {ks}.t WHERE k = 0")) == [([1, 2], {1: 1, 2: 2})]
+
+
 def test_static_columns_take_the_general_path_and_stay_correct(session: Session) -> None:
     ks = _ks(session)
     session.execute(f"CREATE TABLE {ks}.t (k int, c int, s text static, v int, PRIMARY KEY (k, c))")
