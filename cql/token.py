@@ -39,6 +39,17 @@ def _fmix(k: int) -> int:
     return k
 
 
+def _finalize(h1: int, h2: int, length: int) -> int:
+    """murmur3 x64-128's finalization, first 64 bits."""
+    h1 ^= length
+    h2 ^= length
+    h1 = (h1 + h2) & _M64
+    h2 = (h2 + h1) & _M64
+    h1 = _fmix(h1)
+    h2 = _fmix(h2)
+    return (h1 + h2) & _M64
+
+
 def _cassandra_hash64(key: bytes) -> int:
     """First 64 bits of Cassandra's hash3_x64_128(key, seed 0), unsigned."""
     length = len(key)
@@ -69,13 +80,7 @@ def _cassandra_hash64(key: bytes) -> int:
     if tail:
         k1 = _rotl((k1 * _C1) & _M64, 31)
         h1 ^= (k1 * _C2) & _M64
-    h1 ^= length
-    h2 ^= length
-    h1 = (h1 + h2) & _M64
-    h2 = (h2 + h1) & _M64
-    h1 = _fmix(h1)
-    h2 = _fmix(h2)
-    return (h1 + h2) & _M64
+    return _finalize(h1, h2, length)
 
 
 # Inverses used to step back through murmur3's finalization (multiplication by an odd constant
@@ -142,13 +147,7 @@ def _java_tail_hash64(key: bytes, tail_len: int) -> int:
     h1 ^= _tail_mix1(plain & _M64) ^ _tail_mix1(java & _M64)
     if tail_len > 8:
         h2 ^= _tail_mix2(plain >> 64) ^ _tail_mix2(java >> 64)
-    h1 ^= length
-    h2 ^= length
-    h1 = (h1 + h2) & _M64
-    h2 = (h2 + h1) & _M64
-    h1 = _fmix(h1)
-    h2 = _fmix(h2)
-    return (h1 + h2) & _M64
+    return _finalize(h1, h2, length)
 
 
 def murmur3_token(key: bytes) -> int:
