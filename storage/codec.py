@@ -29,10 +29,6 @@ import msgpack
 
 from .mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 
-# one Packer reused: msgpack.packb would build a new one per call (this is on every INSERT).
-# Event loop only: threads (flush, compaction) use their own.
-_packer = msgpack.Packer(use_bin_type=True)
-_pack = _packer.pack
 _unpackb = msgpack.unpackb
 
 
@@ -78,75 +74,94 @@ def mutation_to_obj(m: Mutation, rows_sorted: bool = False) -> list[Any]:
     ]
 
 
-_NO_ITEMS: tuple[()] = ()
-
-
-def _row_tuple(row: Row) -> tuple[Any, ...]:
-    """`row_to_obj` built from tuples where that is cheaper (packed the same)."""
+def _row_list(row: Row) -> list[Any]:
+    """`row_to_obj(row)`, built a little more cheaply."""
     m = row.marker
     d = row.deletion
     cf: list[Any] = []
-    ext = cf.extend
     for (col, path), c in row.cells.items():
-        ext((col, path, c.timestamp_us, c.value, c.ttl_s, c.expiry_s, c.counter))
+        cf += (col, path, c.timestamp_us, c.value, c.ttl_s, c.expiry_s, c.counter)
+    cd: list[Any] = []
     cds = row.collection_deletions
-    cd: list[Any] | tuple[()] = _NO_ITEMS
     if cds:
-        cd = []
         for col, dt in cds.items():
-            cd.extend((col, dt.timestamp_us, dt.local_deletion_time_s))
-    return (
-        None if m is None else (m.timestamp_us, m.ttl_s, m.expiry_s),
-        None if d is None else (d.timestamp_us, d.local_deletion_time_s),
+            cd += (col, dt.timestamp_us, dt.local_deletion_time_s)
+    return [
+        None if m is None else [m.timestamp_us, m.ttl_s, m.expiry_s],
+        None if d is None else [d.timestamp_us, d.local_deletion_time_s],
         cf,
         cd,
-    )
+    ]
 
 
 def _rts_key(rt: RangeTombstone) -> tuple[bytes, bytes, int]:
     return (rt.start, rt.end, rt.deletion.timestamp_us)
 
 
-def partition_tuple(m: Mutation, sort_range_tombstones: bool = False) -> tuple[Any, ...]:
-    """`mutation_to_obj(m, rows_sorted=True)` as tuples where that is cheaper (packed the same).
-    `sort_range_tombstones`: in ascending (start, end, timestamp) order, as sstables store them
-    (otherwise in `m`'s order)."""
+def partition_obj(m: Mutation, sort_range_tombstones: bool = False) -> list[Any]:
+    """`mutation_to_obj(m, rows_sorted=True)`, built a little more cheaply, of lists only (what
+    a `strict_packer` takes). `sort_range_tombstones`: in ascending (start, end, timestamp)
+    order, as sstables store them (otherwise in `m`'s order)."""
     pd = m.partition_deletion
     st = m.static_row
     rows = m.rows
     if len(rows) == 1:
         for ck, row in rows.items():
-            flat: tuple[Any, ...] | list[Any] = (ck, _row_tuple(row))
+            flat = [ck, _row_list(row)]
     else:
         flat = []
-        ext = flat.extend
         for ck, row in sorted(rows.items()):  # clustering keys are distinct: rows never compare
-            ext((ck, _row_tuple(row)))
+            flat += (ck, _row_list(row))
+    rf: list[Any] = []
     rts = m.range_tombstones
     if rts:
         if sort_range_tombstones and len(rts) > 1:
             rts = sorted(rts, key=_rts_key)
-        rfl: list[Any] = []
         for rt in rts:
             d = rt.deletion
-            rfl.extend((rt.start, rt.end, d.timestamp_us, d.local_deletion_time_s))
-        rf: list[Any] | tuple[()] = rfl
-    else:
-        rf = _NO_ITEMS
-    return (
+            rf += (rt.start, rt.end, d.timestamp_us, d.local_deletion_time_s)
+    return [
         m.token,
         m.key,
-        None if pd is None else (pd.timestamp_us, pd.local_deletion_time_s),
-        None if st is None else _row_tuple(st),
+        None if pd is None else [pd.timestamp_us, pd.local_deletion_time_s],
+        None if st is None else _row_list(st),
         flat,
         rf,
-    )
+    ]
+
+
+def _strict_default(o: Any) -> Any:
+    """What a strict-types packer cannot take itself, as the type a plain packer would have
+    packed it as (the same bytes): a tuple as a list, a subclass as its base type."""
+    if isinstance(o, (tuple, list)):
+        return list(o)
+    if isinstance(o, int):  # (bool is final: True and False never get here)
+        return int(o)
+    if isinstance(o, str):
+        return str(o)
+    if isinstance(o, (bytes, bytearray, memoryview)):
+        return bytes(o)
+    if isinstance(o, float):
+        return float(o)
+    if isinstance(o, dict):
+        return dict(o)
+    raise TypeError(f"can not serialize {type(o).__name__!r} object")
+
+
+def strict_packer() -> msgpack.Packer:
+    """A Packer checking exact types (fewer checks per value: ~20% cheaper for our partitions)
+    that writes the same bytes as `msgpack.Packer(use_bin_type=True)`. Not thread-safe: one per
+    thread."""
+    return msgpack.Packer(use_bin_type=True, strict_types=True, default=_strict_default)
+
+
+_pack = strict_packer().pack  # event loop only (flush and compaction threads have their own)
 
 
 def encode_mutation(m: Mutation) -> bytes:
     """The bytes of `mutation_to_obj(m, rows_sorted=True)` (range tombstones in `m`'s order),
-    made with as few lists as it can: this is on the write path of every INSERT."""
-    return _pack(partition_tuple(m))  # type: ignore[no-any-return]
+    made as cheaply as it can: this is on the write path of every INSERT."""
+    return _pack(partition_obj(m))  # type: ignore[no-any-return]
 
 
 def row_from_obj(o: Any) -> Row:

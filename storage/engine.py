@@ -363,15 +363,16 @@ class StorageEngine:
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
         # Versions found so far: decoded ones in `versions`; the first one still in codec form
-        # (a memtable's encoded partition or an sstable's) in `found`, with its sstable (None
-        # for a memtable). If it stays the only version, it is materialized without decoding.
+        # (a memtable's encoded partition or an sstable's) in `found`, from sstable `src` (None:
+        # from a memtable). If it stays the only version, it is materialized without decoding.
         versions: list[Mutation] = []
-        found: tuple[Any, SSTableReader | None] | None = None
+        found: Any = None
+        src: SSTableReader | None = None
         pk = (token, key)
         v = t.memtable.partitions.get(pk)
         if v is not None:
             if isinstance(v, bytes):
-                found = (_unpackb(v, raw=False, use_list=False), None)
+                found = _unpackb(v, raw=False, use_list=False)
             else:
                 versions.append(v)
         for mt in t.flushing:
@@ -387,27 +388,24 @@ class StorageEngine:
                     raise
                 if obj is not None:
                     if found is None and not versions:
-                        found = (obj, s)
+                        found = obj
+                        src = s
                         continue
                     versions.append(self._decode_read(t, s, obj))
         if found is not None:
             if not versions:
-                return self._materialize_encoded(t, found[1], found[0], slice)
-            versions.append(self._decode_read(t, found[1], found[0]))
+                if src is None:
+                    return materialize_encoded(found, slice)
+                try:
+                    return materialize_encoded(found, slice)
+                except (ValueError, TypeError, IndexError) as e:
+                    self.quarantine(t, src)
+                    raise CorruptionError(src.path("Data.db"), -1, f"malformed partition: {e}") from e
+            versions.append(self._decode_read(t, src, found))
         if not versions:
             return None
         merged = versions[0] if len(versions) == 1 else merge_versions(token, key, versions)
         return materialize(merged, slice)
-
-    def _materialize_encoded(self, t: TabletState, s: SSTableReader | None, obj: Any,
-                             slice: Slice) -> PartitionData | None:
-        if s is None:
-            return materialize_encoded(obj, slice)
-        try:
-            return materialize_encoded(obj, slice)
-        except (ValueError, TypeError, IndexError) as e:
-            self.quarantine(t, s)
-            raise CorruptionError(s.path("Data.db"), -1, f"malformed partition: {e}") from e
 
     def _decode_read(self, t: TabletState, s: SSTableReader | None, obj: Any) -> Mutation:
         if s is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -49,7 +49,8 @@ class BlockCache:
     """LRU of decoded blocks, bounded by their estimated memory. Keys are ints made by
     `SSTableReader` (reader id, block kind, offset): cheaper to hash than tuples, and this is on
     every point read. `put` may run concurrently with the event loop's reads (it takes a lock);
-    a racing duplicate put is ignored."""
+    a racing duplicate put is ignored. `SSTableReader.get_encoded` inlines `get` (keep the two
+    in step)."""
 
     def __init__(self, capacity_bytes: int) -> None:
         self._capacity = capacity_bytes
@@ -262,18 +263,40 @@ class SSTableReader:
                 i -= 1
         if i < 0:
             return None
+        # BlockCache.get inlined (twice): this is on every point read
         cache = self._cache
+        entries = cache._entries
         ckey = self._key_base | self._summary_offsets[i] << 1 | 1
-        ib: IndexBlock | None = cache.get(ckey)
+        ib: IndexBlock | None = entries.get(ckey)
         if ib is None:
+            cache.misses += 1
             ib = self._load_index_block(i)
             cache.put(ckey, ib, ib.size_bytes())
-        j = ib.find(token, key)
-        if j < 0:
+        else:
+            cache.hits += 1
+            entries.move_to_end(ckey)
+        # IndexBlock.find inlined
+        tokens = ib.tokens
+        j = bisect_left(tokens, token)
+        n = ib.count
+        ke = ib.key_ends
+        blob = ib.keys_blob
+        while j < n and tokens[j] == token:
+            if blob[ke[j - 1] if j else 0:ke[j]] == key:
+                break
+            j += 1
+        else:
             return None
         off = ib.data_offsets[j]
-        blk: tuple[bytes, int] | None = cache.get(self._key_base | off << 1)
-        raw, start = blk if blk is not None else self._load_data_block(off, ib.data_lengths[j])
+        ckey = self._key_base | off << 1
+        blk: tuple[bytes, int] | None = entries.get(ckey)
+        if blk is None:
+            cache.misses += 1
+            raw, start = self._load_data_block(off, ib.data_lengths[j])
+        else:
+            cache.hits += 1
+            entries.move_to_end(ckey)
+            raw, start = blk
         start += ib.offsets_in_block[j]
         try:
             obj = _unpackb(raw[start:start + ib.lengths[j]], raw=False, use_list=False)

@@ -23,7 +23,7 @@ from typing import Any
 import msgpack
 
 from .bloom import BloomFilter
-from .codec import partition_tuple
+from .codec import partition_obj, strict_packer
 from .fs import FileSystem, WritableFile
 from .memtable import Memtable
 from .mutation import Mutation
@@ -74,7 +74,7 @@ class SSTableWriter:
         self._ix_data_lengths: list[int] = []
         self._summary_keys: list[Any] = []  # first (token, key) of each index block, flat
         self._summary_offsets: list[int] = []
-        self._packer = msgpack.Packer(use_bin_type=True)
+        self._packer = strict_packer()
         self.data_bytes_uncompressed = 0
 
     def _open(self, component: str) -> WritableFile:
@@ -83,12 +83,7 @@ class SSTableWriter:
     def add(self, m: Mutation) -> None:
         """Requires: strictly ascending (token, key) across calls (all add* methods)."""
         self.stats.add(m)
-        self.add_packed(m.token, m.key, self._packer.pack(partition_tuple(m, sort_range_tombstones=True)))
-
-    def add_raw(self, obj: Any) -> None:
-        """Add a partition already in codec form that `is_plain_partition` accepted."""
-        self.stats.add_plain(obj)
-        self.add_packed(obj[0], obj[1], self._packer.pack(obj))
+        self.add_packed(m.token, m.key, self._packer.pack(partition_obj(m, sort_range_tombstones=True)))
 
     def add_packed(self, token: int, key: bytes, packed: bytes) -> None:
         """Add one encoded partition as is. Statistics are the caller's (`stats.add_plain`,

@@ -9,7 +9,7 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.codec import decode_mutation, encode_mutation, mutation_to_obj
+from storage.codec import decode_mutation, encode_mutation, mutation_to_obj, strict_packer
 from storage.memtable import Memtable
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 from storage.sstable_stats import StatsCollector
@@ -150,3 +150,21 @@ def test_memtable_keeps_a_partition_written_once_encoded() -> None:
     mt.apply(Mutation(3, b"k"), 10)  # no payload: kept as is
     assert [(t, k) for ts, ks, _ in mt.sorted_chunks(2) for t, k in zip(ts, ks)] == \
         [(1, b"k"), (2, b"k"), (3, b"k")]
+
+
+def test_strict_packer_writes_what_a_plain_packer_writes() -> None:
+    import enum
+
+    class Name(str):
+        pass
+
+    class Big(enum.IntEnum):
+        X = 1 << 40
+
+    class Blob(bytes):
+        pass
+
+    m = Mutation(Big.X, Blob(b"k"), rows={b"c": Row(LivenessInfo(Big.X), cells={(Name("v"), b""): Cell(1, Blob(b"x"))})})
+    assert encode_mutation(m) == msgpack.packb(mutation_to_obj(m, rows_sorted=True), use_bin_type=True)
+    odd = [(1, "a"), {"k": (2.5, Name("n"))}, bytearray(b"ba"), memoryview(b"mv"), [True, None]]
+    assert strict_packer().pack(odd) == msgpack.packb(odd, use_bin_type=True)
