@@ -21,7 +21,8 @@ merged into in place; callers never touch them again).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from operator import itemgetter
+from itertools import islice
+from operator import eq, itemgetter
 
 from sortedcontainers import SortedList
 
@@ -96,9 +97,8 @@ class Memtable:
         return len(self.partitions)
 
     def seal(self, replay_position: tuple[int, int]) -> None:
-        # sort now, on the event loop: afterwards nothing mutates the memtable, so the flush
-        # thread and concurrent scans only read it
-        self._settle()
+        # afterwards nothing changes `partitions`: the flush thread reads only that (and sorts
+        # its keys itself); scans on the event loop may still sort `_keys` lazily
         self.sealed = True
         self.replay_position = replay_position
 
@@ -125,10 +125,21 @@ class Memtable:
 
     def sorted_chunks(self, size: int = 1024) -> Iterator[tuple[list[int], list[bytes], list[Version]]]:
         """Every partition in (token, key) order, `size` at a time, as columns (tokens, keys,
-        versions in the form they are stored in). Requires: sealed (no concurrent inserts)."""
-        self._settle()
+        versions in the form they are stored in). Requires: sealed (no concurrent inserts).
+
+        Sorts the partition numbers by token (int comparisons; tuples compare several times
+        slower), and again by (token, key) only if two partitions share a token; takes the
+        versions from `partitions.values()` in the same insertion order, never hashing a key."""
         parts = self.partitions
-        keys = self._keys
-        for i in range(0, len(keys), size):
-            pks = keys[i:i + size]
-            yield list(map(_first, pks)), list(map(_second, pks)), list(map(parts.__getitem__, pks))
+        pks = list(parts)
+        unsorted_versions = list(parts.values())
+        toks = list(map(_first, pks))
+        order = sorted(range(len(pks)), key=toks.__getitem__)
+        tokens = list(map(toks.__getitem__, order))
+        if any(map(eq, tokens, islice(tokens, 1, None))):
+            order.sort(key=pks.__getitem__)
+            tokens = list(map(toks.__getitem__, order))
+        keys = list(map(_second, map(pks.__getitem__, order)))
+        versions = list(map(unsorted_versions.__getitem__, order))
+        for i in range(0, len(order), size):
+            yield tokens[i:i + size], keys[i:i + size], versions[i:i + size]
