@@ -23,7 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 from operator import eq, itemgetter
+from typing import Any
 
+import msgpack
 from sortedcontainers import SortedList
 
 from .codec import decode_mutation
@@ -34,6 +36,7 @@ from .sstable_stats import StatsCollector
 PartitionKey = tuple[int, bytes]
 _first = itemgetter(0)
 _second = itemgetter(1)
+_unpackb = msgpack.unpackb
 Version = bytes | Mutation  # see the module docstring
 
 
@@ -102,8 +105,10 @@ class Memtable:
         self.sealed = True
         self.replay_position = replay_position
 
-    def iter_range(self, after: PartitionKey | None, end_token: int) -> Iterator[Mutation]:
-        """Partitions strictly after `after` with token <= end_token, in (token, key) order.
+    def iter_range(self, after: PartitionKey | None, end_token: int) -> Iterator[tuple[int, bytes, Any]]:
+        """(token, key, version) of the partitions strictly after `after` with token <= end_token,
+        in (token, key) order; a version is a Mutation (do not modify it) or, for a partition
+        kept encoded, its codec form (codec.py; rows in clustering order).
 
         Safe against concurrent inserts: it re-seeks from the last key it returned.
         """
@@ -115,7 +120,8 @@ class Memtable:
                 else self._keys.irange(None, (end_token + 1, b""), inclusive=(True, False))
             n = len(parts)
             for pk in it:
-                yield as_mutation(parts[pk])
+                v = parts[pk]
+                yield pk[0], pk[1], _unpackb(v, raw=False, use_list=False) if isinstance(v, bytes) else v
                 last = pk
                 if len(parts) != n:
                     self._settle()

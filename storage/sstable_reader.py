@@ -327,6 +327,12 @@ class SSTableReader:
 
     def iter_range(self, after: tuple[int, bytes] | None, end_token: int) -> Iterator[Mutation]:
         """Partitions strictly after `after` with token <= end_token, ascending."""
+        for off, obj in self.iter_range_objs(after, end_token):
+            yield self._to_mutation(off, obj)
+
+    def iter_range_objs(self, after: tuple[int, bytes] | None, end_token: int) -> Iterator[tuple[int, Any]]:
+        """`iter_range` in codec form (rows in clustering order): (offset of the partition's
+        data block, partition object)."""
         if self.partitions == 0 or end_token < self.min_token or (after is not None and after[0] > self.max_token):
             return
         off = self._start(after)
@@ -340,7 +346,7 @@ class SSTableReader:
                     continue
                 if obj[0] > end_token:
                     return
-                yield self._to_mutation(off, obj)
+                yield off, obj
             after = None  # only the first block can hold partitions at or before `after`
             off += flen
 

@@ -61,10 +61,14 @@ def test_memtable_scan_sees_inserts_made_while_suspended() -> None:
     for t in (10, 30, 50):
         mt.apply(Mutation(t, b"k"), 1)
     it = mt.iter_range(None, 100)
-    assert next(it).token == 10
-    mt.apply(Mutation(20, b"k"), 1)  # behind the cursor's next key: seen
+    assert next(it)[0] == 10
+    m20 = Mutation(20, b"k", rows={b"c": Row(LivenessInfo(1))})
+    mt.apply(m20, 1, encode_mutation(m20))  # behind the cursor's next key: seen (in codec form)
     mt.apply(Mutation(5, b"k"), 1)  # before the cursor: not repeated
-    assert [m.token for m in it] == [20, 30, 50]
+    rest = list(it)
+    assert [t for t, _, _ in rest] == [20, 30, 50]
+    assert rest[0][2] == msgpack.unpackb(encode_mutation(m20), raw=False, use_list=False)
+    assert rest[1][2] is mt.partitions[(30, b"k")]
 
 
 @given(mutations)

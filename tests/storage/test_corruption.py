@@ -184,3 +184,36 @@ def test_failed_flush_is_retried_before_newer_data_frees_the_log() -> None:
         assert eng2.read(TABLET, 2, b"b", Slice()) is not None
         await eng2.close()
     run(body())
+
+
+@pytest.mark.parametrize("how", ["point read", "scan", "point read, two versions", "scan, two versions"])
+def test_malformed_partition_with_valid_checksums(how: str) -> None:
+    # a partition that decodes as msgpack but not as the codec's shape (a cell array of 4 values):
+    # every read path that decodes it reports the sstable and quarantines it
+    import msgpack
+
+    from storage.sstable_writer import SSTableWriter
+
+    async def body() -> None:
+        fs = FaultFS()
+        eng = await open_engine(fs, FakeClock())
+        await eng.close()
+        d = eng.tablet_dir(TABLET)
+        w = SSTableWriter(fs, d, 50, expected_partitions=2, bloom_fp_chance=0.01, block_size_bytes=4096,
+                          replay_position=(0, 0))
+        w.stats.add_copied(2, 1, 2)  # (statistics are add_packed's caller's)
+        w.add_packed(1, b"bad", msgpack.packb([1, b"bad", None, None, [ck(0), [None, None, ["a", b"", 1, b"v"], []]], []]))
+        w.add_packed(2, b"good", msgpack.packb([2, b"good", None, None, [ck(0), [[1, 0, 0], None, [], []]], []]))
+        w.finish()
+        eng = await open_engine(fs, FakeClock())
+        if "two versions" in how:
+            await eng.apply(TABLET, mut(1, b"bad", {ck(1): row(5, a=b"x")}))
+        with pytest.raises(CorruptionError) as ei:
+            if how.startswith("scan"):
+                list(eng.scan(TABLET, None, 1 << 62, Slice()))
+            else:
+                eng.read(TABLET, 1, b"bad", Slice())
+        assert str(ei.value.path).endswith("sp1-50-Data.db") and "malformed partition" in str(ei.value)
+        assert eng.stats().quarantined_sstables == 1 and len(_quarantined(fs)) == 6
+        await eng.close()
+    run(body())
