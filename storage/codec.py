@@ -164,6 +164,47 @@ def encode_mutation(m: Mutation) -> bytes:
     return _pack(partition_obj(m))  # type: ignore[no-any-return]
 
 
+# (min timestamp, max timestamp, cells) of a plain partition; min > max if it holds nothing
+PlainSummary = tuple[int, int, int]
+_MAX_I64 = (1 << 63) - 1
+_MIN_I64 = -(1 << 63)
+
+
+def encode_mutation_summarized(m: Mutation) -> tuple[bytes, PlainSummary | None]:
+    """`encode_mutation(m)`, and if `m` is one row of live cells without TTL (and a marker
+    without TTL, or none) and nothing else, what its sstable statistics need, gathered in the
+    encoding loop: a memtable would otherwise walk the cells again (`StatsCollector.add`)."""
+    rows = m.rows
+    if len(rows) != 1 or m.partition_deletion is not None or m.static_row is not None or m.range_tombstones:
+        return _pack(partition_obj(m)), None
+    ((ck, row),) = rows.items()
+    mk = row.marker
+    if row.deletion is not None or row.collection_deletions or (mk is not None and mk.ttl_s):
+        return _pack(partition_obj(m)), None
+    if mk is None:
+        lo = _MAX_I64
+        hi = _MIN_I64
+        marker = None
+    else:
+        lo = hi = mk.timestamp_us
+        marker = [lo, mk.ttl_s, mk.expiry_s]
+    plain = True
+    cf: list[Any] = []
+    for (col, path), c in row.cells.items():
+        ts = c.timestamp_us
+        v = c.value
+        ttl = c.ttl_s
+        cf += (col, path, ts, v, ttl, c.expiry_s, c.counter)
+        if v is None or ttl:
+            plain = False
+        if ts < lo:
+            lo = ts
+        if ts > hi:
+            hi = ts
+    payload: bytes = _pack([m.token, m.key, None, None, [ck, [marker, None, cf, []]], []])
+    return payload, (lo, hi, len(cf) // 7) if plain else None
+
+
 def row_from_obj(o: Any) -> Row:
     mk, dl, cf, cd = o
     cells: dict[tuple[str, bytes], Cell] = {}

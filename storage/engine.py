@@ -29,7 +29,7 @@ from uuid import UUID
 import msgpack
 
 from .clock import Clock, SystemClock
-from .codec import decode_mutation, encode_mutation, mutation_from_obj
+from .codec import decode_mutation, encode_mutation, encode_mutation_summarized, mutation_from_obj
 from .commitlog import CommitLog, LogTablet, ReplayStats
 from .config import EngineStats, StorageConfig, TableOptions, TableStats
 from .errors import CorruptionError, StorageError, UnknownTabletError
@@ -202,11 +202,11 @@ class StorageEngine:
             raise StorageError(f"token {mutation.token} outside tablet {tablet}")
         if not self._started:
             self._start()
-        payload = encode_mutation(mutation)
+        payload, summary = encode_mutation_summarized(mutation)
         pos = self.commitlog.append(t.log, payload)
         size = len(payload) + _MEMTABLE_OVERHEAD_BYTES
         mt = t.memtable
-        mt.apply(mutation, size, payload)
+        mt.apply(mutation, size, payload, summary)
         self._memtable_bytes += size
         if mt.size_bytes >= self._flush_threshold or self._memtable_bytes >= self._shard_limit:
             await self._on_memory_pressure(t)

@@ -7,7 +7,7 @@ of the same keys for scans and flushes in (token, key) order; clustering rows ar
 A partition's version is in one of two forms:
 - written once: the bytes `encode_mutation` made of that write for the commitlog (rows in
   clustering order, at most one range tombstone: the form an sstable stores, so a flush copies
-  it as is, with the statistics `stats` collected when it was written). One untracked `bytes`
+  it as is, with the statistics collected when it was written). One untracked `bytes`
   object instead of a dozen Python objects per write: the cyclic GC never walks it, and a full
   collection over a large memtable of object graphs cost more than the whole write path;
 - written more than once: a `Mutation` holding the reconciled sum of everything applied to it
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from operator import eq, itemgetter
+from operator import eq, itemgetter, le
 from typing import Any
 
 import msgpack
 from sortedcontainers import SortedList
 
-from .codec import decode_mutation
+from .codec import PlainSummary, decode_mutation
 from .mutation import Mutation
 from .reconcile import merge_mutation_into
 from .sstable_stats import StatsCollector
@@ -36,6 +36,7 @@ from .sstable_stats import StatsCollector
 PartitionKey = tuple[int, bytes]
 _first = itemgetter(0)
 _second = itemgetter(1)
+_third = itemgetter(2)
 _unpackb = msgpack.unpackb
 Version = bytes | Mutation  # see the module docstring
 
@@ -47,8 +48,8 @@ def as_mutation(v: Version) -> Mutation:
 
 
 class Memtable:
-    __slots__ = ("_keys", "_new_keys", "partitions", "replay_position", "sealed", "size_bytes", "stats",
-                 "writes")
+    __slots__ = ("_keys", "_new_keys", "_plain", "partitions", "replay_position", "sealed", "size_bytes",
+                 "stats", "writes")
 
     def __init__(self) -> None:
         self.partitions: dict[PartitionKey, Version] = {}
@@ -61,12 +62,18 @@ class Memtable:
         self.sealed = False
         # commitlog position at seal time: everything applied here sits at or before it
         self.replay_position: tuple[int, int] = (0, 0)
-        # sstable statistics of the partitions kept encoded (see sstable_stats.py)
+        # sstable statistics of the partitions kept encoded (see sstable_stats.py and
+        # `statistics`): plain ones summarized by the encoder in `_plain` (an append per write),
+        # others in `stats`. A partition merged after a second write has its counts taken back
+        # from `stats`, wherever they were put: `stats` alone may count below zero.
         self.stats = StatsCollector()
+        self._plain: list[PlainSummary] = []
 
-    def apply(self, m: Mutation, size_bytes: int, payload: bytes | None = None) -> None:
+    def apply(self, m: Mutation, size_bytes: int, payload: bytes | None = None,
+              summary: PlainSummary | None = None) -> None:
         """Requires: not sealed; `m` is handed over (stored or merged into in place);
-        `payload`, if given, is `encode_mutation(m)` (kept instead of `m` if the partition is new)."""
+        `payload`, if given, is `encode_mutation(m)` (kept instead of `m` if the partition is
+        new), and `summary` what `encode_mutation_summarized` returned with it, if anything."""
         pk = (m.token, m.key)
         parts = self.partitions
         old = parts.get(pk)
@@ -74,7 +81,10 @@ class Memtable:
             # more than one range tombstone: an sstable stores them sorted, the payload may not
             if payload is not None and len(m.range_tombstones) < 2:
                 parts[pk] = payload
-                self.stats.add(m)
+                if summary is not None:
+                    self._plain.append(summary)
+                else:
+                    self.stats.add(m)
             else:
                 parts[pk] = m
             self._new_keys.append(pk)
@@ -85,6 +95,17 @@ class Memtable:
             merge_mutation_into(old, m, take_ownership=True)
         self.size_bytes += size_bytes
         self.writes += 1
+
+    def statistics(self) -> StatsCollector:
+        """The sstable statistics of the partitions kept encoded, token bounds aside (a flush
+        takes those from the partitions it writes). Requires: sealed."""
+        s = StatsCollector()
+        s.merge(self.stats)
+        p = self._plain
+        if p:
+            s.add_summaries(len(p), min(map(_first, p)), max(map(_second, p)), sum(map(_third, p)),
+                            any(map(le, map(_first, p), map(_second, p))))
+        return s
 
     def _settle(self) -> None:
         if self._new_keys:

@@ -144,6 +144,20 @@ class StatsCollector:
         for row in m.rows.values():
             self._row(row)
 
+    def add_summaries(self, partitions: int, min_ts: int, max_ts: int, cells: int, live: bool) -> None:
+        """`add(m)` for `partitions` partitions of one row of live cells without TTL (marker
+        without TTL or none) each, token bounds aside, from what `codec.encode_mutation_summarized`
+        gathered: their timestamp bounds, cell count, and whether any holds anything."""
+        self.partitions += partitions
+        self.rows += partitions
+        self.cells += cells
+        if live:
+            if min_ts < self.min_ts:
+                self.min_ts = min_ts
+            if max_ts > self.max_ts:
+                self.max_ts = max_ts
+            self.non_expiring = True
+
     def remove(self, m: Mutation) -> None:
         """Take back the counts `add(m)` added: partitions, rows, cells, tombstones and their
         drop times. Bounds and flags stay as they are (wider bounds, a False `plain` or a True

@@ -88,7 +88,7 @@ class SSTableWriter:
     def add_packed(self, token: int, key: bytes, packed: bytes) -> None:
         """Add one encoded partition as is. Statistics are the caller's (`stats.add_plain`,
         or `stats.add_copied` + `stats.absorb` for partitions copied from plain sstables, or
-        a memtable's `stats` for its encoded partitions)."""
+        a memtable's `statistics()` for its encoded partitions)."""
         self._ix_tokens.append(token)
         self._ix_keys.append(key)
         self._ix_in_block.append(self._block_bytes)
@@ -200,8 +200,11 @@ class SSTableWriter:
 def write_memtable(w: SSTableWriter, mt: Memtable) -> None:
     """Add every partition of sealed memtable `mt` to `w` (which must be empty): those kept
     encoded as they are, with the statistics the memtable collected for them."""
-    w.stats.merge(mt.stats)
+    st = w.stats
+    st.merge(mt.statistics())
     for tokens, keys, versions in mt.sorted_chunks():
+        st.min_token = min(st.min_token, tokens[0])
+        st.max_token = max(st.max_token, tokens[-1])
         if set(map(type, versions)) == _ONLY_BYTES:  # the common case: all written once
             w.add_packed_run(tokens, keys, versions)  # type: ignore[arg-type]
             continue

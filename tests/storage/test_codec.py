@@ -9,7 +9,13 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.codec import decode_mutation, encode_mutation, mutation_to_obj, strict_packer
+from storage.codec import (
+    decode_mutation,
+    encode_mutation,
+    encode_mutation_summarized,
+    mutation_to_obj,
+    strict_packer,
+)
 from storage.memtable import Memtable
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 from storage.sstable_stats import StatsCollector
@@ -99,15 +105,49 @@ def _statistics(c: StatsCollector) -> dict[str, object]:
                            created_at_s=0)
 
 
-@settings(max_examples=60)
-@given(st.lists(some_mutations, max_size=12), st.integers(1, 4))
-def test_flushing_a_memtable_writes_what_adding_its_partitions_writes(ms: list[Mutation], keys: int) -> None:
+@given(some_mutations)
+def test_summarized_encoding_is_the_encoding(m: Mutation) -> None:
+    payload, summary = encode_mutation_summarized(m)
+    assert payload == encode_mutation(m)
+    row = next(iter(m.rows.values()), None)
+    plain = len(m.rows) == 1 and m.partition_deletion is None and m.static_row is None \
+        and not m.range_tombstones and row is not None and row.deletion is None \
+        and not row.collection_deletions and (row.marker is None or not row.marker.ttl_s) \
+        and all(c.value is not None and not c.ttl_s for c in row.cells.values())
+    assert (summary is not None) == plain
+    if summary is not None and row is not None:
+        tss = [c.timestamp_us for c in row.cells.values()] + ([row.marker.timestamp_us] if row.marker else [])
+        assert summary == ((min(tss), max(tss)) if tss else (2**63 - 1, -(2**63))) + (len(row.cells),)
+
+
+@given(st.lists(plain_mutations, min_size=1, max_size=6))
+def test_memtable_statistics_of_summarized_writes(ms: list[Mutation]) -> None:
+    mt = Memtable()
+    expected = StatsCollector()
+    for i, m in enumerate(ms):
+        m = Mutation(i, m.key, rows=m.rows)
+        payload, summary = encode_mutation_summarized(m)
+        assert summary is not None
+        mt.apply(m, 1, payload, summary)
+        expected.add(m)
+    mt.seal((0, 0))
+    got = mt.statistics()
+    got.min_token, got.max_token = 0, len(ms) - 1  # (a flush takes token bounds from the keys)
+    assert _statistics(got) == _statistics(expected)
+
+
+@settings(max_examples=150)
+@given(st.lists(st.tuples(some_mutations, st.booleans()), max_size=12), st.integers(1, 4))
+def test_flushing_a_memtable_writes_what_adding_its_partitions_writes(
+        writes: list[tuple[Mutation, bool]], keys: int) -> None:
     # repeated keys: versions merged in the memtable (without counters: random bytes do not merge)
     ms = [Mutation(m.token % 3, b"k%d" % (i % keys), m.partition_deletion, _no_counters(m.static_row),
-                   {ck: _no_counters(r) for ck, r in m.rows.items()}, m.range_tombstones) for i, m in enumerate(ms)]
+                   {ck: _no_counters(r) for ck, r in m.rows.items()}, m.range_tombstones)
+          for i, (m, _) in enumerate(writes)]
     mt = Memtable()
-    for m in ms:
-        mt.apply(decode_mutation(encode_mutation(m)), 1, encode_mutation(m))
+    for m, (_, summarized) in zip(ms, writes, strict=True):
+        payload, summary = encode_mutation_summarized(m)  # as the engine writes (replay: no summary)
+        mt.apply(decode_mutation(payload), 1, payload, summary if summarized else None)
     mt.seal((1, 2))
     fs = FaultFS()
     fs.makedirs(Path("/d"))
