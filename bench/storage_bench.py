@@ -4,9 +4,10 @@ Run:  .venv/bin/python bench/storage_bench.py [--partitions 1000000] [--wa-mb 10
 
 Reports writes/s (periodic commitlog; of prebuilt mutations, and of mutations built per write),
 point reads/s from sstables cold and warm, range-scan rows/s, compaction MB/s, bytes on disk per
-100-byte cell, write amplification after size-tiered compaction, and commitlog replay MB/s. Rates are given against wall time and against this
-process's CPU time (the machine is shared; CPU time is the steadier figure). Results go in
-docs/storage/benchmark.md; this is not a timed test.
+100-byte cell, write amplification after size-tiered compaction, and commitlog replay MB/s.
+Rates are given against wall time and against this process's CPU time (the machine is shared;
+CPU time is the steadier figure). Results go in docs/storage/benchmark.md; this is not a timed
+test.
 """
 
 from __future__ import annotations
