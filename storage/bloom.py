@@ -19,6 +19,7 @@ import functools
 import math
 import textwrap
 from collections.abc import Callable, Iterable
+from itertools import repeat
 from typing import Any
 
 import mmh3
@@ -86,7 +87,7 @@ def _probe_code(k: int, probe: str) -> str:
 
 
 def _compile(name: str, src: str) -> Any:
-    namespace: dict[str, Any] = {"_BIT": _BIT, "_hash_pair": _hash_pair}
+    namespace: dict[str, Any] = {"_BIT": _BIT, "_hash_pair": _hash_pair, "repeat": repeat}
     exec(compile(src, f"<bloom {name}>", "exec"), namespace)
     return namespace[name]
 
@@ -97,8 +98,7 @@ def _adder(k: int) -> Callable[[bytearray, int, Iterable[bytes]], None]:
     fn: Callable[[bytearray, int, Iterable[bytes]], None] = _compile("add_many", (
         "def add_many(bits, m, keys):\n"
         "    bit = _BIT\n"
-        "    for key in keys:\n"
-        "        p, s = _hash_pair(key, 0)\n"
+        "    for p, s in map(_hash_pair, keys, repeat(0)):\n"  # no Python-level call per key
         "        p %= m\n"
         "        s %= m\n"
         f"{body}"))
