@@ -5,7 +5,12 @@ the same run.
 Load comes from `scylla-py stress` (prepared statements, shard- and tablet-aware routing, several
 client processes). Server CPU is read from /proc (utime + stime) of the whole server process tree
 (supervisor + shard processes) before and after each phase, so the load generator's own work on
-the same machine is not counted. The per-shard spread comes from the node's
+the same machine is not counted. Each phase starts once the server is idle and ends once the
+flushes and compactions it caused have finished, so their CPU is charged to it; it is reported
+split into the event loops' share (request handling) and the background threads' (flush,
+compaction). Reads are measured twice per repeat: right after the writes (memtable plus the
+sstables the writes left: every key in several of them, since each write phase rewrites all
+rows) and after a major compaction (`nodetool compact`: one sstable per tablet). The per-shard spread comes from the node's
 `scylla_transport_requests_served` counters. Each phase is repeated and the median reported. Not
 a test: run it by hand and record the figures in docs/benchmarks.md.
 
@@ -37,16 +42,46 @@ from tests.harness import ServerProcess, free_port, wait_for_port  # noqa: E402
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of `pid` and all its live descendants."""
-    total = 0.0
+def tree_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(foreground, background) CPU seconds of `pid` and all its live descendants: a process's
+    main thread (the event loop) is foreground, its other threads (memtable flushes, compaction)
+    background."""
+    fg = bg = 0.0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / _TICK
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / _TICK
+            if int(tid) == pid:
+                fg += cpu
+            else:
+                bg += cpu
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        return total
-    return total + sum(tree_cpu_seconds(int(c)) for c in children)
+        return fg, bg
+    for c in children:
+        cfg, cbg = tree_cpu_seconds(int(c))
+        fg += cfg
+        bg += cbg
+    return fg, bg
+
+
+def wait_idle(pid: int, timeout_s: float = 300.0) -> None:
+    """Until the server tree uses under 2% of a core for two half-second intervals in a row: the
+    flushes and compactions a phase started have finished (so they are charged to that phase,
+    not to the next)."""
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    last = sum(tree_cpu_seconds(pid))
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = sum(tree_cpu_seconds(pid))
+        quiet = quiet + 1 if now - last < 0.01 else 0
+        last = now
+
+
+def post(api_port: int, path: str) -> None:
+    req = urllib.request.Request(f"http://127.0.0.1:{api_port}{path}", method="POST")
+    urllib.request.urlopen(req, timeout=600).read()
 
 
 def requests_served(prometheus_port: int) -> dict[str, float]:
@@ -69,16 +104,25 @@ def stress(port: int, kind: str, ops: int, concurrency: int, processes: int, row
         return result
 
 
-def phase(pid: int, port: int, prom: int | None, kind: str, ops: int, concurrency: int, processes: int,
-          rows: int) -> dict[str, Any]:
+def phase(pid: int, port: int, prom: int | None, api: int | None, kind: str, ops: int, concurrency: int,
+          processes: int, rows: int) -> dict[str, Any]:
+    """One stress run; its CPU includes the background work it caused (waited for). A write phase
+    ends with a flush (`nodetool flush`) so that writing its data to sstables, and the
+    compactions that sets off, count as its cost even when the memtable would not fill up."""
+    wait_idle(pid)
     served0 = requests_served(prom) if prom else {}
-    cpu0 = tree_cpu_seconds(pid)
+    fg0, bg0 = tree_cpu_seconds(pid)
     r = stress(port, kind, ops, concurrency, processes, rows)
-    cpu = tree_cpu_seconds(pid) - cpu0
+    if kind == "write" and api is not None:
+        post(api, "/storage_service/flush")
+    wait_idle(pid)
+    fg1, bg1 = tree_cpu_seconds(pid)
     total = r["total"]
+    n = total["ops"]
     out = {
         "ops_per_s": total["op_rate"], "p50_ms": total["latency_ms"]["p50"], "p99_ms": total["latency_ms"]["p99"],
-        "cpu_us_per_op": cpu * 1e6 / total["ops"], "errors": total["errors"],
+        "cpu_us_per_op": (fg1 - fg0 + bg1 - bg0) * 1e6 / n, "event_loop_us_per_op": (fg1 - fg0) * 1e6 / n,
+        "background_us_per_op": (bg1 - bg0) * 1e6 / n, "errors": total["errors"],
     }
     if prom:
         served = requests_served(prom)
@@ -89,7 +133,7 @@ def phase(pid: int, port: int, prom: int | None, kind: str, ops: int, concurrenc
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("ops_per_s", "p50_ms", "p99_ms", "cpu_us_per_op")
+    keys = ("ops_per_s", "p50_ms", "p99_ms", "cpu_us_per_op", "event_loop_us_per_op", "background_us_per_op")
     out: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
     out["errors"] = sum(r["errors"] for r in runs)
     if "spread" in runs[0]:
@@ -97,17 +141,17 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def start_setup(name: str, workdir: Path) -> tuple[int, int, int | None, Any]:
-    """(pid, cql port, prometheus port, handle) for 'null', 'smp1' or 'smp2'."""
+def start_setup(name: str, workdir: Path) -> tuple[int, int, int | None, int | None, Any]:
+    """(pid, cql port, prometheus port, api port, handle) for 'null', 'smp1' or 'smp2'."""
     if name == "null":
         port = free_port()
         proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "null_server.py"), str(port)],
                                 stdout=subprocess.DEVNULL, cwd=ROOT)
         wait_for_port("127.0.0.1", port, 30, proc)
-        return proc.pid, port, None, proc
+        return proc.pid, port, None, None, proc
     node = ServerProcess(workdir / name, extra_args=["--smp", name[-1], "--commitlog-sync", "periodic"]).start()
     assert node.proc is not None
-    return node.proc.pid, node.cql_port, node.prometheus_port, node
+    return node.proc.pid, node.cql_port, node.prometheus_port, node.api_port, node
 
 
 def stop_setup(handle: Any) -> None:
@@ -129,20 +173,24 @@ def main() -> None:
     results: dict[str, Any] = {"args": vars(args) | {"json": str(args.json)}, "setups": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("null", "smp1", "smp2"):
-            pid, port, prom, handle = start_setup(name, Path(tmp))
+            pid, port, prom, api, handle = start_setup(name, Path(tmp))
             try:
                 stress(port, "write", args.ops, args.concurrency, 1, args.ops)  # populate and warm up
-                runs: dict[str, list[dict[str, Any]]] = {"write": [], "read": []}
+                runs: dict[str, list[dict[str, Any]]] = {"write": [], "read": [], "read_compacted": []}
                 for _ in range(args.repeats):
                     for kind in ("write", "read"):
-                        runs[kind].append(phase(pid, port, prom, kind, args.ops, args.concurrency,
+                        runs[kind].append(phase(pid, port, prom, api, kind, args.ops, args.concurrency,
                                                 args.processes, args.ops))
+                    if api is not None:  # the same reads once the table is one sstable per tablet
+                        post(api, "/storage_service/compact?flush_memtables=true")
+                    runs["read_compacted"].append(phase(pid, port, prom, api, "read", args.ops, args.concurrency,
+                                                        args.processes, args.ops))
                 setup: dict[str, Any] = {k: median_of(v) for k, v in runs.items()}
                 if name != "null":
                     # p99 at half of peak: closed-loop clients, so find the concurrency whose
                     # throughput is nearest half the peak write throughput.
                     peak = setup["write"]["ops_per_s"]
-                    ladder = [phase(pid, port, prom, "write", args.ops // 2, c, 1, args.ops)
+                    ladder = [phase(pid, port, prom, api, "write", args.ops // 2, c, 1, args.ops)
                               for c in (1, 2, 4, 8, 16, 32)]
                     half = min(ladder, key=lambda r: abs(r["ops_per_s"] - peak / 2))
                     setup["half_peak_write"] = {"target_ops_per_s": round(peak / 2), **half}
@@ -152,7 +200,7 @@ def main() -> None:
                 stop_setup(handle)
             time.sleep(1)
     s = results["setups"]
-    for kind in ("write", "read"):
+    for kind in ("write", "read", "read_compacted"):
         base = s["null"][kind]["cpu_us_per_op"]
         for name in ("smp1", "smp2"):
             s[name][kind]["cpu_ratio_to_baseline"] = round(s[name][kind]["cpu_us_per_op"] / base, 2)
