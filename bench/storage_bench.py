@@ -4,7 +4,9 @@ Run:  .venv/bin/python bench/storage_bench.py [--partitions 1000000] [--wa-mb 10
 
 Reports writes/s (periodic commitlog; of prebuilt mutations, and of mutations built per write),
 point reads/s from sstables cold and warm, range-scan rows/s, compaction MB/s, bytes on disk per
-100-byte cell, write amplification after size-tiered compaction, and commitlog replay MB/s.
+100-byte cell, write amplification after size-tiered compaction, commitlog replay MB/s, and the
+flushes and major compaction of an overwrite workload (`--only overwrite`: every key rewritten
+in each of 4 sstables, the table shape of `scylla-py stress`).
 Rates are given against wall time and against this process's CPU time (the machine is shared;
 CPU time is the steadier figure). Results go in docs/storage/benchmark.md; this is not a timed
 test.
@@ -186,6 +188,46 @@ async def bench_wide_compaction(base: Path, partitions: int, rows: int) -> None:
     await eng.close()
 
 
+def stress_row(i: int, ts: int) -> Mutation:
+    """One `scylla-py stress` write: a 10-byte key, a row marker and 5 blob columns of 34 bytes."""
+    v = b"%010d" % i + b"%024d" % ts
+    row = Row(marker=LivenessInfo(ts), cells={(f"C{c}", b""): Cell(ts, v) for c in range(5)})
+    return Mutation(token_of(i), b"%010d" % i, rows={b"": row})
+
+
+async def bench_overwrite(base: Path, n: int) -> None:
+    """Flush and major compaction cost when every write overwrites a key already in an sstable:
+    4 rounds of the same `n` keys with newer values, one flush per round, then one compaction
+    of the 4 sstables (each partition there has 4 versions of the same row)."""
+    d = base / "overwrite"
+    eng = await open_engine(d, commitlog_sync="periodic", compaction_enabled=False,
+                            memtable_flush_threshold_bytes=4 << 30, shard_memtable_limit_bytes=8 << 30)
+    flush_wall = flush_cpu = 0.0
+    for rnd in range(4):
+        for i in range(n):
+            await eng.apply(TABLET, stress_row(i, 1_000_000 * (rnd + 1) + i))
+        with Timer() as t:
+            await eng.flush()
+        flush_wall += t.wall
+        flush_cpu += t.cpu
+    flush = Timer()
+    flush.wall, flush.cpu = flush_wall, flush_cpu
+    report(f"flush, stress rows (4 x {n:,} partitions)", 4 * n, "partitions/s", flush)
+    print(f"{'  same, per partition':<44} {flush_wall / (4 * n) * 1e6:>12.2f} us (wall) "
+          f"{flush_cpu / (4 * n) * 1e6:>12.2f} us (cpu)", flush=True)
+    st = eng.stats()
+    raw_in = raw_mb(eng)
+    with Timer() as t:
+        await eng.compact()
+    mb_in = st.sstable_bytes / (1 << 20)
+    report(f"major compaction, 4 overwrites ({mb_in:.0f} MB)", mb_in, "MB/s", t)
+    report(f"  same, uncompressed ({raw_in:.0f} MB)", raw_in, "MB/s", t)
+    print(f"{'  same, per partition (of ' + format(n, ',') + ')':<44} {t.wall / n * 1e6:>12.2f} us (wall) "
+          f"{t.cpu / n * 1e6:>12.2f} us (cpu)", flush=True)
+    assert eng.stats().sstable_count == 1
+    await eng.close()
+
+
 async def bench_write_amplification(base: Path, mb: int) -> None:
     d = base / "wa"
     eng = await open_engine(d, commitlog_sync="periodic", compaction_enabled=True,
@@ -239,17 +281,20 @@ async def main() -> None:
     ap.add_argument("--reads", type=int, default=50_000)
     ap.add_argument("--wa-mb", type=int, default=128, help="1024 for the issue's figure")
     ap.add_argument("--replay-mb", type=int, default=64)
-    ap.add_argument("--only", default="", help="comma list: writes,data,wide,wa,replay")
+    ap.add_argument("--overwrite-partitions", type=int, default=120_000)
+    ap.add_argument("--only", default="", help="comma list: writes,data,wide,wa,replay,overwrite")
     args = ap.parse_args()
     base = Path(args.dir)
     shutil.rmtree(base, ignore_errors=True)
-    only = set(args.only.split(",")) if args.only else {"writes", "data", "wide", "wa", "replay"}
+    only = set(args.only.split(",")) if args.only else {"writes", "data", "wide", "wa", "replay", "overwrite"}
     if "writes" in only:
         await bench_writes(base, args.writes)
     if "data" in only:
         await bench_dataset(base, args.partitions, args.reads)
     if "wide" in only:
         await bench_wide_compaction(base, 2000, 200)
+    if "overwrite" in only:
+        await bench_overwrite(base, args.overwrite_partitions)
     if "replay" in only:
         await bench_replay(base, args.replay_mb)
     if "wa" in only:

@@ -177,18 +177,127 @@ def _upper_bound(tokens: list[int], keys: list[bytes], bound: tuple[int, bytes],
     return j
 
 
-def _combine_disjoint_rows(objs: list[Any]) -> Any:
-    """Codec-form union of plain versions whose clustering keys are pairwise distinct, or None."""
-    rows: dict[bytes, Any] = {}
-    n = 0
-    for o in objs:
+_EMPTY_ROW = (None, None, (), ())  # a plain row with no marker and no cells, as msgpack decodes it
+
+
+class _Fallback(Exception):
+    """A plain merge met what it does not reconcile (a counter cell in several versions)."""
+
+
+def _merge_plain_rows(rs: list[Any]) -> tuple[Any, int]:
+    """The codec form of rows `rs` (versions of one row, oldest input first, from plain inputs)
+    reconciled as `merge_versions` + `compact_partition` would, and how many cells were merged
+    away; (None, n) if the result holds nothing. Raises _Fallback on a counter cell present in
+    several versions (counters merge shard-wise).
+
+    Plain means no deletions and no TTLs anywhere (sstable_stats.py), so of reconcile.py's rules
+    only these apply: markers, the higher (timestamp, expiry) wins, the earlier version on a tie;
+    cells per (column, path), the higher timestamp, on a tie the larger expiry, then the larger
+    value, the earlier version on a full tie (the two are then equal). Cells keep the order of
+    their first appearance (the slow path's dict order); nothing is purged (no tombstones, no
+    TTLs; timestamps above -2**63 are the caller's check).
+    """
+    mk = None
+    for r in rs:
+        m = r[0]
+        if m is not None and (mk is None or (m[0], m[2]) > (mk[0], mk[2])):
+            mk = m
+    first = rs[0][2]
+    cols = first[0::7]
+    paths = first[1::7]
+    n = len(cols)
+    if all(r[2][0::7] == cols and r[2][1::7] == paths for r in rs):
+        # every version holds the same cells in the same order (the common overwrite)
+        if not n:
+            return (None, 0) if mk is None else ((mk, None, (), ()), 0)
+        if any(any(r[2][6::7]) for r in rs):
+            raise _Fallback
+        lows = [min(r[2][2::7]) for r in rs]
+        highs = [max(r[2][2::7]) for r in rs]
+        w = lows.index(max(lows))
+        if all(lows[w] > h for i, h in enumerate(highs) if i != w):
+            # one version is newer in every cell: its cells win them all
+            return (mk, None, rs[w][2], ()), n * (len(rs) - 1)
+    cur: dict[tuple[str, bytes], Any] = {}
+    merged = 0
+    for r in rs:
+        cells = r[2]
+        for i in range(0, len(cells), 7):
+            c = cells[i:i + 7]
+            k = c[:2]
+            old = cur.get(k)
+            if old is None:
+                cur[k] = c
+                continue
+            merged += 1
+            if old[6] or c[6]:
+                raise _Fallback
+            ts = c[2]
+            ots = old[2]
+            if ts > ots or (ts == ots and (c[5], c[3]) > (old[5], old[3])):
+                cur[k] = c  # (an existing key keeps its place in the dict)
+    if mk is None and not cur:
+        return None, merged
+    return (mk, None, list(chain.from_iterable(cur.values())), ()), merged
+
+
+def merge_plain_versions(objs: list[Any]) -> tuple[Any, int, int] | None:
+    """Codec-level `merge_versions` + `compact_partition` of versions `objs` of one partition
+    (codec form, ordered by input), all from plain inputs none of which holds the timestamp
+    -2**63: (merged partition or None if nothing is left, rows delta, cells delta), where the
+    deltas are what the row and cell counts of the output differ from the sum of the inputs'.
+    Packed, the partition is the bytes the slow path writes. None: take the slow path.
+    """
+    o0 = objs[0]
+    flat = o0[4]
+    rows: dict[bytes, Any] = dict(zip(flat[0::2], flat[1::2]))
+    same: dict[bytes, list[Any]] = {}  # clustering -> its versions, for rows in several
+    for o in objs[1:]:
         flat = o[4]
-        n += len(flat) // 2
-        rows.update(zip(flat[0::2], flat[1::2]))
-    if len(rows) != n:
-        return None  # the same row in several versions: cells need reconciling
-    # keys are distinct, so sorting the pairs never compares two rows
-    return (objs[0][0], objs[0][1], None, None, list(chain.from_iterable(sorted(rows.items()))), [])
+        cks = flat[0::2]
+        if not rows.keys() & cks:
+            rows.update(zip(cks, flat[1::2]))
+            continue
+        for ck, r in zip(cks, flat[1::2]):
+            old = rows.get(ck)
+            if old is None:
+                rows[ck] = r
+            else:
+                vs = same.get(ck)
+                if vs is None:
+                    same[ck] = [old, r]
+                else:
+                    vs.append(r)
+    drows = 0
+    dcells = 0
+    try:
+        for ck, vs in same.items():
+            r, merged = _merge_plain_rows(vs)
+            dcells -= merged
+            drows -= len(vs) - 1
+            if r is None:
+                del rows[ck]
+                drows -= 1
+            else:
+                rows[ck] = r
+        statics = [o[3] for o in objs if o[3] is not None]
+        static = None
+        if len(statics) == 1:
+            static = None if statics[0] == _EMPTY_ROW else statics[0]
+        elif statics:
+            static, merged = _merge_plain_rows(statics)
+            dcells -= merged
+    except _Fallback:
+        return None
+    if _EMPTY_ROW in rows.values():  # (a merged row is never equal to it: it holds a list or a marker)
+        kept = {ck: r for ck, r in rows.items() if r != _EMPTY_ROW}
+        drows -= len(rows) - len(kept)
+        rows = kept
+    if not rows and static is None:
+        return None, drows, dcells
+    # clustering keys are distinct, so sorting the pairs never compares two rows
+    out_rows = list(chain.from_iterable(sorted(rows.items()) if len(rows) > 1 else rows.items()))
+    return (o0[0], o0[1], None, static, out_rows, ()), drows, dcells
 
 
 class _PlainTotals:
@@ -237,9 +346,10 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
     `drop_all`: write an empty sstable without reading the inputs (they are fully expired).
 
     Partitions are copied without decoding when nothing in them can change: a single version
-    from a `plain` input (statistics say: no deletions, no TTLs anywhere), or several versions
-    from plain inputs holding disjoint rows (concatenated). Everything else is decoded,
-    reconciled and purged (`compact_partition`).
+    from a `plain` input (statistics say: no deletions, no TTLs anywhere). Several versions all
+    from plain inputs are merged in codec form (`merge_plain_versions`: the bytes and statistics
+    the slow path would give). Everything else is decoded, reconciled and purged
+    (`compact_partition`).
     """
     gc_before = now_s - gc_grace_s
     rp = max((r.replay_position for r in inputs), default=(0, 0))
@@ -253,6 +363,9 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
     plain = [r.plain and token_filter is None for r in read]
     all_plain = all(plain)
     totals = _PlainTotals(r for r, p in zip(read, plain, strict=True) if p)
+    # the slow path drops data at timestamp -2**63 (compact_partition's floor): the plain merge
+    # runs only where statistics say there is none
+    mergeable = all(r.stats["min_timestamp_us"] > _MIN_TS for r, p in zip(read, plain, strict=True) if p)
     stats = w.stats
     pack = msgpack.Packer(use_bin_type=True).pack
     try:
@@ -288,13 +401,17 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                     objs = [obj]
                 else:
                     objs = [_decode_item(inputs, it) for it in group]
-                    if all(plain[it[2]] for it in group) and all(o[3] is None for o in objs):
-                        combined = _combine_disjoint_rows(objs)
-                        if combined is not None:
-                            # the versions hold different rows: concatenating them is merging,
-                            # and the plain totals already count every row and cell
-                            stats.add_copied(1, token, token)
-                            w.add_packed(token, key, pack(combined))
+                    if mergeable and all(plain[it[2]] for it in group):
+                        res = merge_plain_versions(objs)
+                        if res is not None:
+                            # the plain totals count every input row and cell: take back the
+                            # ones merged away
+                            combined, drows, dcells = res
+                            totals.rows += drows
+                            totals.cells += dcells
+                            if combined is not None:
+                                stats.add_copied(1, token, token)
+                                w.add_packed(token, key, pack(combined))
                             continue
                 for it, o in zip(group, objs, strict=True):
                     if plain[it[2]]:
