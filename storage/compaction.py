@@ -203,21 +203,32 @@ def _merge_plain_rows(rs: list[Any]) -> tuple[Any, int]:
         if m is not None and (mk is None or (m[0], m[2]) > (mk[0], mk[2])):
             mk = m
     first = rs[0][2]
-    cols = first[0::7]
-    paths = first[1::7]
-    n = len(cols)
-    if all(r[2][0::7] == cols and r[2][1::7] == paths for r in rs):
-        # every version holds the same cells in the same order (the common overwrite)
-        if not n:
-            return (None, 0) if mk is None else ((mk, None, (), ()), 0)
-        if any(any(r[2][6::7]) for r in rs):
-            raise _Fallback
-        lows = [min(r[2][2::7]) for r in rs]
-        highs = [max(r[2][2::7]) for r in rs]
-        w = lows.index(max(lows))
-        if all(lows[w] > h for i, h in enumerate(highs) if i != w):
-            # one version is newer in every cell: its cells win them all
-            return (mk, None, rs[w][2], ()), n * (len(rs) - 1)
+    n = len(first) // 7
+    k = len(rs)
+    if n:
+        cols = first[0::7]
+        paths = first[1::7]
+        lows = []
+        highs = []
+        for r in rs:
+            cells = r[2]
+            if cells[0::7] != cols or cells[1::7] != paths or True in cells[6::7]:
+                break
+            t = cells[2::7]
+            lows.append(min(t))
+            highs.append(max(t))
+        else:
+            # every version holds the same cells in the same order (the common overwrite), none
+            # a counter
+            w = lows.index(max(lows))
+            low = lows[w]
+            highs[w] = _MIN_TS
+            if low > max(highs):
+                # one version is newer in every cell: its cells win them all
+                rw = rs[w]
+                return rw if rw[0] == mk else (mk, None, rw[2], ()), n * (k - 1)
+    elif all(not r[2] for r in rs):
+        return (None, 0) if mk is None else ((mk, None, (), ()), 0)
     cur: dict[tuple[str, bytes], Any] = {}
     merged = 0
     for r in rs:
@@ -246,10 +257,32 @@ def merge_plain_versions(objs: list[Any]) -> tuple[Any, int, int] | None:
     (codec form, ordered by input), all from plain inputs none of which holds the timestamp
     -2**63: (merged partition or None if nothing is left, rows delta, cells delta), where the
     deltas are what the row and cell counts of the output differ from the sum of the inputs'.
-    Packed, the partition is the bytes the slow path writes. None: take the slow path.
+    Packed, the partition is the bytes the slow path writes; it may be one of `objs` itself
+    (that version is the result as it is: its stored bytes are). None: take the slow path.
     """
     o0 = objs[0]
     flat = o0[4]
+    if len(flat) == 2 and o0[3] is None:
+        # the common overwrite: each version is one row, the same one
+        ck = flat[0]
+        rs = [flat[1]]
+        for o in objs[1:]:
+            f = o[4]
+            if len(f) != 2 or f[0] != ck or o[3] is not None:
+                break
+            rs.append(f[1])
+        else:
+            try:
+                r, merged = _merge_plain_rows(rs)
+            except _Fallback:
+                return None
+            k = len(rs) - 1
+            if r is None:
+                return None, -k - 1, -merged
+            for o in objs:
+                if o[4][1] is r:
+                    return o, -k, -merged  # that version as it is
+            return (o0[0], o0[1], None, None, [ck, r], ()), -k, -merged
     rows: dict[bytes, Any] = dict(zip(flat[0::2], flat[1::2]))
     same: dict[bytes, list[Any]] = {}  # clustering -> its versions, for rows in several
     for o in objs[1:]:
@@ -368,6 +401,11 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
     mergeable = all(r.stats["min_timestamp_us"] > _MIN_TS for r, p in zip(read, plain, strict=True) if p)
     stats = w.stats
     pack = msgpack.Packer(use_bin_type=True).pack
+    # partitions added as they are, gathered to be added a run at a time (add_packed_run);
+    # a partition the slow path writes (w.add) first adds what is gathered, to keep the order
+    run_tokens: list[int] = []
+    run_keys: list[bytes] = []
+    run_packed: list[bytes] = []
     try:
         for batch in merged_batches(read):
             if all_plain:
@@ -378,6 +416,8 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                     continue
             i = 0
             n = len(batch)
+            copied = 0  # partitions of this batch for `stats.add_copied`, and their token bounds
+            first_copied = last_copied = 0
             while i < n:
                 item = batch[i]
                 token, key = item[0], item[1]
@@ -390,17 +430,27 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                     continue
                 if len(group) == 1:
                     if plain[item[2]]:
-                        stats.add_copied(1, token, token)
-                        w.add_packed(token, key, item[3])
+                        if not copied:
+                            first_copied = token
+                        copied += 1
+                        last_copied = token
+                        run_tokens.append(token)
+                        run_keys.append(key)
+                        run_packed.append(item[3])
                         continue
                     obj = _decode_item(inputs, item)
                     if is_plain_partition(obj):
                         stats.add_plain(obj)
-                        w.add_packed(token, key, item[3])  # nothing to shadow, expire or purge
+                        run_tokens.append(token)  # nothing to shadow, expire or purge
+                        run_keys.append(key)
+                        run_packed.append(item[3])
                         continue
                     objs = [obj]
                 else:
-                    objs = [_decode_item(inputs, it) for it in group]
+                    try:
+                        objs = [_unpackb(it[3], raw=False, use_list=False) for it in group]
+                    except Exception:  # (msgpack raises several types): find which, and report it
+                        objs = [_decode_item(inputs, it) for it in group]
                     if mergeable and all(plain[it[2]] for it in group):
                         res = merge_plain_versions(objs)
                         if res is not None:
@@ -410,8 +460,19 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                             totals.rows += drows
                             totals.cells += dcells
                             if combined is not None:
-                                stats.add_copied(1, token, token)
-                                w.add_packed(token, key, pack(combined))
+                                for it, o in zip(group, objs, strict=True):
+                                    if o is combined:
+                                        packed = it[3]  # a stored version, as the slow path would pack it
+                                        break
+                                else:
+                                    packed = pack(combined)
+                                if not copied:
+                                    first_copied = token
+                                copied += 1
+                                last_copied = token
+                                run_tokens.append(token)
+                                run_keys.append(key)
+                                run_packed.append(packed)
                             continue
                 for it, o in zip(group, objs, strict=True):
                     if plain[it[2]]:
@@ -420,7 +481,15 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                 merged = versions[0] if len(versions) == 1 else merge_versions(token, key, versions)
                 out = compact_partition(merged, now_s, gc_before, max_purgeable(token, key))
                 if out is not None:
+                    if run_tokens:
+                        w.add_packed_run(run_tokens, run_keys, run_packed)
+                        run_tokens, run_keys, run_packed = [], [], []
                     w.add(out)
+            if copied:
+                stats.add_copied(copied, first_copied, last_copied)
+            if run_tokens:
+                w.add_packed_run(run_tokens, run_keys, run_packed)
+                run_tokens, run_keys, run_packed = [], [], []
         stats.absorb(totals.rows, totals.cells, totals.min_ts, totals.max_ts, totals.non_expiring)
         # written even when empty: its ancestors list is what makes deleting the inputs crash-safe
         return w.finish()
