@@ -398,7 +398,11 @@ class QueryProcessor:
     async def _modify(self, plan: ModificationPlan, bind: BindValues, client_ts: int | None) -> Response:
         ts = plan.timestamp_of(bind, client_ts if client_ts is not None else self._timestamps.next_us())
         if plan.is_plain_write:
-            mutations = plan.build_plain(bind, ts, self._timestamps.now_s())
+            w = plan.encode_plain(bind, ts, self._timestamps.now_s())
+            if isinstance(w, tuple):  # one row: straight to storage's bytes (the write hot path)
+                await self._proxy.mutate_encoded(plan.table.id, *w)
+                return _VOID
+            mutations = w
         elif plan.is_conditional:
             keys = plan.partition_keys(bind)
             if len(keys) == 1 and (shard := self._foreign_owner(plan.table, keys[0])) is not None:

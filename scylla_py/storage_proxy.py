@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from cql.errors import Unavailable
-from storage.codec import mutation_from_obj, mutation_to_obj, row_from_obj, row_to_obj
+from storage.codec import PlainSummary, mutation_from_obj, mutation_to_obj, row_from_obj, row_to_obj
 from storage.config import TableOptions
 from storage.engine import StorageEngine
 from storage.mutation import Mutation
@@ -196,6 +196,28 @@ class StorageProxy:
         except ShardUnavailable as e:
             raise _unavailable(e) from None
 
+    def mutate_encoded(self, table_id: uuid.UUID, token: int, key: bytes, payload: bytes,
+                       summary: PlainSummary | None) -> Awaitable[None]:
+        """`mutate` of a write already encoded for storage (`StorageEngine.apply_encoded`):
+        partition (token, key), `payload` and `summary` as `encode_mutation_summarized` would
+        make them. Crosses to the owning shard as the bytes themselves."""
+        shard, tablet_id = self._placement(table_id, token)
+        if shard == self._shard:
+            return self._engine.apply_encoded(tablet_id, token, key, payload, summary)
+        if shard == _NOT_HERE:
+            raise _no_replica()
+        return self._remote_mutate_encoded(shard, table_id, tablet_id, token, key, payload, summary)
+
+    async def _remote_mutate_encoded(self, shard: int, table_id: uuid.UUID, tablet_id: tuple[uuid.UUID, int],
+                                     token: int, key: bytes, payload: bytes,
+                                     summary: PlainSummary | None) -> None:
+        self._metrics.cross_shard_ops += 1
+        try:
+            await self._peers.call(shard, "apply_encoded", [table_id.bytes, tablet_id[1], token, key, payload,
+                                                            summary])
+        except ShardUnavailable as e:
+            raise _unavailable(e) from None
+
     # --- reads ----------------------------------------------------------------------------
 
     async def read(self, table_id: uuid.UUID, token: int, key: bytes, sl: Slice) -> PartitionData | None:
@@ -279,11 +301,17 @@ class ReplicaService:
         self._engine = engine
 
     def handlers(self) -> dict[str, Callable[[Any], Any]]:
-        return {"apply": self.apply, "read": self.read, "scan": self.scan, "truncate": self.truncate}
+        return {"apply": self.apply, "apply_encoded": self.apply_encoded, "read": self.read, "scan": self.scan,
+                "truncate": self.truncate}
 
     async def apply(self, o: list[Any]) -> None:
         table_id, last_token, m = o
         await self._engine.apply((uuid.UUID(bytes=table_id), last_token), mutation_from_obj(m))
+
+    async def apply_encoded(self, o: list[Any]) -> None:
+        table_id, last_token, token, key, payload, summary = o
+        await self._engine.apply_encoded((uuid.UUID(bytes=table_id), last_token), token, key, payload,
+                                         None if summary is None else (summary[0], summary[1], summary[2]))
 
     async def read(self, o: list[Any]) -> list[Any] | None:
         table_id, last_token, token, key, sl = o

@@ -23,6 +23,7 @@ a flush copies it as is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
@@ -203,6 +204,34 @@ def encode_mutation_summarized(m: Mutation) -> tuple[bytes, PlainSummary | None]
             hi = ts
     payload: bytes = _pack([m.token, m.key, None, None, [ck, [marker, None, cf, []]], []])
     return payload, (lo, hi, len(cf) // 7) if plain else None
+
+
+def encode_plain_row(token: int, key: bytes, ck: bytes, marker: bool, columns: Sequence[str],
+                     values: Sequence[bytes | None], ts: int, ttl: int, expiry: int,
+                     now_s: int) -> tuple[bytes, PlainSummary | None]:
+    """`encode_mutation_summarized` of the mutation a plain CQL write makes of one row, made
+    without building it: partition (token, key), row `ck` holding, if `marker`, a row marker
+    (ts, ttl, expiry) and one simple cell per column, in `columns` order: the value of
+    `values` at the same index with (ts, ttl, expiry), or for None a cell tombstone
+    (ts, local deletion time now_s, no TTL). A row with neither marker nor cells is not
+    written: the partition is then empty, as the mutation would be.
+
+    Requires: `columns` distinct; `ttl` 0 (and `expiry` 0) or positive. The bytes and the
+    summary are the same as the Mutation path's, so the memtable, the commitlog and a replay
+    cannot tell the two apart (tests/storage/test_codec_plain_row.py checks it)."""
+    cf: list[Any] = []
+    plain = not ttl  # a TTL or a tombstone makes the partition non-plain (no summary)
+    for col, v in zip(columns, values, strict=True):
+        if v is None:
+            cf += (col, b"", ts, None, 0, now_s, False)
+            plain = False
+        else:
+            cf += (col, b"", ts, v, ttl, expiry, False)
+    if not cf and not marker:
+        return _pack([token, key, None, None, [], []]), None
+    payload: bytes = _pack([token, key, None, None, [ck, [[ts, ttl, expiry] if marker else None, None, cf, []]],
+                            []])
+    return payload, (ts, ts, len(cf) // 7) if plain else None
 
 
 def row_from_obj(o: Any) -> Row:

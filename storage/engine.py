@@ -29,7 +29,13 @@ from uuid import UUID
 import msgpack
 
 from .clock import Clock, SystemClock
-from .codec import decode_mutation, encode_mutation, encode_mutation_summarized, mutation_from_obj
+from .codec import (
+    PlainSummary,
+    decode_mutation,
+    encode_mutation,
+    encode_mutation_summarized,
+    mutation_from_obj,
+)
 from .commitlog import CommitLog, LogTablet, ReplayStats
 from .config import EngineStats, StorageConfig, TableOptions, TableStats
 from .errors import CorruptionError, StorageError, UnknownTabletError
@@ -194,7 +200,8 @@ class StorageEngine:
     # -- writes -------------------------------------------------------------------------------
 
     async def apply(self, tablet: TabletId, mutation: Mutation) -> None:
-        """Durable per commitlog_sync when it returns. Takes ownership of `mutation`."""
+        """Durable per commitlog_sync when it returns. Takes ownership of `mutation`.
+        (`apply_encoded` repeats these steps for a write already encoded: keep them in step.)"""
         t = self._tablets.get(tablet)
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
@@ -207,6 +214,32 @@ class StorageEngine:
         size = len(payload) + _MEMTABLE_OVERHEAD_BYTES
         mt = t.memtable
         mt.apply(mutation, size, payload, summary)
+        self._memtable_bytes += size
+        if mt.size_bytes >= self._flush_threshold or self._memtable_bytes >= self._shard_limit:
+            await self._on_memory_pressure(t)
+        if self._sync_batch:
+            await self.commitlog.sync_to(pos)
+
+    async def apply_encoded(self, tablet: TabletId, token: int, key: bytes, payload: bytes,
+                            summary: PlainSummary | None) -> None:
+        """`apply` of a mutation already encoded: `payload` and `summary` are what
+        `encode_mutation_summarized` returns for it (e.g. made by `codec.encode_plain_row`),
+        for partition (token, key). The same steps, checks and errors as `apply` (keep the two
+        in step); the memtable keeps the bytes and decodes them only to merge into a partition
+        it already holds. Durable per commitlog_sync when it returns.
+
+        Requires: `payload` holds at most one range tombstone (the memtable keeps it as is)."""
+        t = self._tablets.get(tablet)
+        if t is None:
+            raise UnknownTabletError(f"unknown tablet {tablet}")
+        if not (t.first_token < token <= t.last_token):
+            raise StorageError(f"token {token} outside tablet {tablet}")
+        if not self._started:
+            self._start()
+        pos = self.commitlog.append(t.log, payload)
+        size = len(payload) + _MEMTABLE_OVERHEAD_BYTES
+        mt = t.memtable
+        mt.apply_encoded(token, key, payload, summary, size)
         self._memtable_bytes += size
         if mt.size_bytes >= self._flush_threshold or self._memtable_bytes >= self._shard_limit:
             await self._on_memory_pressure(t)

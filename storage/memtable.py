@@ -96,6 +96,33 @@ class Memtable:
         self.size_bytes += size_bytes
         self.writes += 1
 
+    def apply_encoded(self, token: int, key: bytes, payload: bytes, summary: PlainSummary | None,
+                      size_bytes: int) -> None:
+        """`apply(decode_mutation(payload), size_bytes, payload, summary)`, decoding only when it
+        must: when the partition is already here (to merge), or to count the statistics of a
+        write the encoder could not summarize.
+
+        Requires: not sealed; `payload` one partition (token, key) in the form `encode_mutation`
+        makes, with at most one range tombstone (what `codec.encode_plain_row` makes), and
+        `summary` what its encoder returned with it."""
+        pk = (token, key)
+        parts = self.partitions
+        old = parts.get(pk)
+        if old is None:
+            parts[pk] = payload
+            if summary is not None:
+                self._plain.append(summary)
+            else:
+                self.stats.add(decode_mutation(payload))
+            self._new_keys.append(pk)
+        else:
+            if isinstance(old, bytes):
+                old = parts[pk] = decode_mutation(old)
+                self.stats.remove(old)  # a flush counts the merged partition instead
+            merge_mutation_into(old, decode_mutation(payload), take_ownership=True)
+        self.size_bytes += size_bytes
+        self.writes += 1
+
     def statistics(self) -> StatsCollector:
         """The sstable statistics of the partitions kept encoded, token bounds aside (a flush
         takes those from the partitions it writes). Requires: sealed."""

@@ -23,12 +23,13 @@ import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from cql import ast as A
 from cql.errors import InvalidRequest
 from cql.schema import ColumnKind
 from cql.types import CQLType, parse_type
+from storage.codec import PlainSummary, encode_plain_row
 from storage.counter import decode_shards, encode_shards
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 
@@ -234,14 +235,49 @@ class ModificationPlan:
             return []
         return r.clustering_keys(bind)
 
-    def build_plain(self, bind: BindValues, ts: int, now_s: int) -> list[Mutation]:
-        """The mutations of a plain write (`is_plain_write`), one per partition."""
+    @functools.cached_property
+    def _plain_columns(self) -> tuple[tuple[str, ...], tuple[ValueGetter, ...]]:
+        """The column names and value getters of a plain write (`is_plain_write`), in order."""
         plain = self._plain_sets
         assert plain is not None
+        return tuple(k[0] for k, _ in plain), tuple(g for _, g in plain)
+
+    def build_plain(self, bind: BindValues, ts: int, now_s: int) -> list[Mutation]:
+        """The mutations of a plain write (`is_plain_write`), one per partition."""
         keys = self.partition_keys(bind)
         ttl = self.ttl_of(bind)
-        expiry = now_s + ttl if ttl else 0
+        return self._plain_mutations(bind, keys, self._write_clustering_keys(bind), ts, ttl, now_s)
+
+    def encode_plain(self, bind: BindValues, ts: int,
+                     now_s: int) -> tuple[int, bytes, bytes, PlainSummary | None] | list[Mutation]:
+        """A plain write (`is_plain_write`) as storage keeps it. One row of one partition (the
+        common case): (token, key, payload, summary), the bytes and summary
+        `encode_mutation_summarized` would make of `build_plain`'s mutation, made without it
+        (`encode_plain_row`); any other shape (IN on a key column): `build_plain`'s mutations.
+        Raises what `build_plain` raises, in the same order (keys, TTL, clustering, values)."""
+        keys = self.partition_keys(bind)
+        ttl = self.ttl_of(bind)
         cks = self._write_clustering_keys(bind)
+        if len(keys) != 1 or len(cks) != 1:
+            return self._plain_mutations(bind, keys, cks, ts, ttl, now_s)
+        columns, getters = self._plain_columns
+        values = [g(bind) for g in getters]
+        if UNSET in values:  # unset: the column is left alone
+            columns = tuple(c for c, v in zip(columns, values, strict=True) if v is not UNSET)
+            values = [v for v in values if v is not UNSET]
+        pk = keys[0]
+        token = self.table.token_of(pk)
+        # (no UNSET is left in `values`)
+        payload, summary = encode_plain_row(token, pk, cks[0], self.statement_kind == "insert", columns,
+                                            cast("list[bytes | None]", values), ts, ttl,
+                                            now_s + ttl if ttl else 0, now_s)
+        return token, pk, payload, summary
+
+    def _plain_mutations(self, bind: BindValues, keys: list[bytes], cks: list[bytes], ts: int, ttl: int,
+                         now_s: int) -> list[Mutation]:
+        plain = self._plain_sets
+        assert plain is not None
+        expiry = now_s + ttl if ttl else 0
         cells: dict[tuple[str, bytes], Cell] = {}
         for cell_key, getter in plain:
             v = getter(bind)
