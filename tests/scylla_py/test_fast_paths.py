@@ -4,8 +4,9 @@ Several fast paths skip the general machinery for the common case, and a fast pa
 behaviour silently diverges, so each is checked here against what Cassandra's semantics require
 and, where the statement allows it, against the same statement forced through the general path:
 
-- plain writes (`ModificationPlan.is_plain_write` / `build_plain`): INSERT/UPDATE of single-cell
-  values, unconditional. The general twin of every plain statement is the same statement on a
+- plain writes (`ModificationPlan.is_plain_write` / `build_plain`, and for one row of one
+  partition the write lane: `encode_plain` -> `StorageProxy.mutate_encoded`, codec bytes without
+  Mutation objects, also across shards): INSERT/UPDATE of single-cell values, unconditional. The general twin of every plain statement is the same statement on a
   table with one more column, `x list<int>`, also set to null: a whole-collection assignment is not
   a plain set, so the twin goes through `build` -> `_write_cells` -> `_apply`, and a null
   collection is only a collection tombstone (it neither creates nor shows a row). Covers nulls

@@ -1,0 +1,219 @@
+"""The plain-write lane (`ModificationPlan.encode_plain` -> `StorageProxy.mutate_encoded`)
+pinned against the Mutation path it replaces, in process on a one-shard node.
+
+For every statement shape a plain write can take, `encode_plain` must give exactly what the
+Mutation path stores (`build_plain`'s mutation, encoded by `encode_mutation_summarized`) or,
+for shapes that address more than one row, `build_plain`'s mutations themselves; errors are the
+same, raised in the same order. `QueryProcessor` must send one-row writes down the lane and
+everything else down the Mutation path. (tests/scylla_py/test_fast_paths.py checks the stored
+results against the general path end to end, on both shards of a node, which covers the lane's
+cross-shard hop; tests/storage/test_write_lane.py pins the storage side.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+
+from cql.errors import InvalidRequest
+from cql.protocol.requests import Consistency, QueryParameters
+from scylla_py.config import load_config
+from scylla_py.daemon import Node
+from scylla_py.query_processor import QueryProcessor, Session
+from scylla_py.statements.modification import ModificationPlan
+from scylla_py.statements.values import UNSET
+from storage.codec import encode_mutation_summarized
+
+TS = 1_700_000_000_123_456
+NOW_S = 1_700_000_000
+
+
+def i32(v: int) -> bytes:
+    return struct.pack(">i", v)
+
+
+def i64(v: int) -> bytes:
+    return struct.pack(">q", v)
+
+
+TABLES = [
+    "CREATE TABLE ks.s (k int PRIMARY KEY, v int, w text)",
+    "CREATE TABLE ks.c (k int, c int, d text, v int, w text, st int STATIC, PRIMARY KEY (k, c, d))",
+    "CREATE TABLE ks.pk (a int, b text, v int, PRIMARY KEY ((a, b)))",
+    "CREATE TABLE ks.ttl (k int PRIMARY KEY, v int) WITH default_time_to_live = 100",
+    "CREATE TABLE ks.b (k blob PRIMARY KEY, v blob, n varint)",
+]
+
+# (statement, bind values): shapes the lane takes (one row of one partition)
+LANE: list[tuple[str, list[Any]]] = [
+    ("INSERT INTO ks.s (k, v, w) VALUES (?, ?, ?)", [i32(1), i32(2), b"x"]),
+    ("INSERT INTO ks.s (k, v, w) VALUES (?, ?, ?)", [i32(1), None, b"x"]),
+    ("INSERT INTO ks.s (k, v, w) VALUES (?, ?, ?)", [i32(1), UNSET, None]),
+    ("INSERT INTO ks.s (k, v, w) VALUES (?, ?, ?)", [i32(1), UNSET, UNSET]),
+    ("INSERT INTO ks.s (w, k, v) VALUES (?, ?, ?)", [b"y", i32(-5), i32(3)]),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [i32(1), i32(2), i32(50)]),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [i32(1), None, i32(50)]),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [i32(1), i32(2), UNSET]),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [i32(1), i32(2), i32(0)]),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TIMESTAMP ?", [i32(1), i32(2), i64(42)]),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TIMESTAMP ? AND TTL ?", [i32(1), i32(2), i64(-7), i32(9)]),
+    ("INSERT INTO ks.s (k, v, w) VALUES (1, 2, 'lit')", []),
+    ("INSERT INTO ks.s (k, v, w) VALUES (1, null, ?)", [b"z"]),
+    ("UPDATE ks.s SET v = ?, w = ? WHERE k = ?", [i32(2), b"x", i32(1)]),
+    ("UPDATE ks.s SET v = ?, w = ? WHERE k = ?", [None, None, i32(1)]),
+    ("UPDATE ks.s SET v = ?, w = ? WHERE k = ?", [UNSET, UNSET, i32(1)]),  # writes an empty partition
+    ("UPDATE ks.s USING TTL 70 SET v = ? WHERE k = ?", [i32(2), i32(1)]),
+    ("UPDATE ks.s USING TIMESTAMP 5 SET v = ? WHERE k = ?", [i32(2), i32(1)]),
+    ("UPDATE ks.s SET v = ? WHERE k IN (?, ?)", [i32(2), i32(1), i32(1)]),  # one key after all
+    ("INSERT INTO ks.c (k, c, d, v, w) VALUES (?, ?, ?, ?, ?)", [i32(1), i32(2), b"d", i32(3), b"w"]),
+    ("INSERT INTO ks.c (k, c, d, v) VALUES (?, ?, ?, ?)", [i32(1), i32(2), b"", UNSET]),  # the marker alone
+    ("UPDATE ks.c SET v = ? WHERE k = ? AND c = ? AND d = ?", [i32(3), i32(1), i32(-2), b"d"]),
+    ("UPDATE ks.c SET v = ? WHERE k = ? AND (c, d) = (?, ?)", [i32(3), i32(1), i32(2), b"d"]),
+    ("UPDATE ks.c SET v = ? WHERE k = ? AND c IN (?, ?) AND d = ?", [i32(3), i32(1), i32(2), i32(2), b"d"]),
+    ("INSERT INTO ks.pk (a, b, v) VALUES (?, ?, ?)", [i32(1), b"b", i32(3)]),
+    ("UPDATE ks.pk SET v = ? WHERE a = ? AND b = ?", [i32(3), i32(1), b""]),
+    ("INSERT INTO ks.ttl (k, v) VALUES (?, ?)", [i32(1), i32(2)]),  # the table's default TTL
+    ("INSERT INTO ks.ttl (k, v) VALUES (?, ?) USING TTL 0", [i32(1), i32(2)]),
+    ("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?)", [b"\x00" * 65535, b"v" * 70000, b"\x80"]),
+]
+
+# shapes that address several rows (of one or more partitions): the Mutation path, a mutation
+# per partition
+FALLBACK: list[tuple[str, list[Any]]] = [
+    ("UPDATE ks.s SET v = ? WHERE k IN (?, ?)", [i32(2), i32(1), i32(3)]),
+    ("UPDATE ks.c SET v = ? WHERE k = ? AND c IN (?, ?) AND d = ?", [i32(3), i32(1), i32(2), i32(4), b"d"]),
+    ("UPDATE ks.c SET v = ? WHERE k IN (?, ?) AND c = ? AND d = ?", [i32(3), i32(1), i32(5), i32(4), b"d"]),
+    ("UPDATE ks.c SET v = ? WHERE k = ? AND (c, d) IN ((?, ?), (?, ?))",
+     [i32(3), i32(1), i32(2), b"d", i32(2), b"e"]),
+]
+
+# (statement, bind values, the error message both paths raise)
+ERRORS: list[tuple[str, list[Any], str]] = [
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?)", [b"", i32(1)], "Key may not be empty"),
+    ("INSERT INTO ks.b (k, v) VALUES (?, ?)", [b"k" * 65536, b""], "Key length of 65536 is longer than maximum"),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?)", [UNSET, i32(1)], "Invalid unset value for column k"),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?)", [None, i32(1)], "Invalid null value"),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [i32(1), i32(1), i32(-1)], "A TTL must be greater"),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [i32(1), i32(1), i32(630720001)], "ttl is too large"),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [b"", i32(1), i32(-1)], "Key may not be empty"),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?)", [i32(1), b"\x00\x01"], "Exception while binding column v"),
+    ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [i32(1), b"\x00", i32(-1)], "A TTL must be greater"),
+    ("INSERT INTO ks.c (k, c, v) VALUES (?, ?, ?)", [i32(1), i32(2), i32(3)], "Some clustering keys are missing"),
+    ("UPDATE ks.c SET v = ? WHERE k = ? AND c = ?", [i32(3), i32(1), i32(2)], "Missing mandatory PRIMARY KEY"),
+    ("UPDATE ks.c SET v = ? WHERE k = ? AND c = ? AND d = ?", [i32(3), i32(1), UNSET, b"d"],
+     "Invalid unset value for column c"),
+    ("UPDATE ks.c SET v = ? WHERE k = ? AND c = ? AND d = ?", [b"\x00", i32(1), UNSET, b"d"],
+     "Invalid unset value for column c"),
+]
+
+
+def _with_node(body: Callable[[Node, QueryProcessor, Session], Awaitable[None]]) -> None:
+    async def main() -> None:
+        with tempfile.TemporaryDirectory() as d:
+            node = Node(load_config(None, {"workdir": d, "api_port": 0, "prometheus_port": 0}), 0, 1)
+            await node.start()
+            try:
+                qp = node.processor
+                session = Session()
+                plain = QueryParameters(Consistency.ONE)
+                await qp.query(session, "CREATE KEYSPACE ks WITH replication = "
+                               "{'class': 'NetworkTopologyStrategy', 'replication_factor': 1}", plain)
+                for ddl in TABLES:
+                    await qp.query(session, ddl, plain)
+                await body(node, qp, session)
+            finally:
+                await node.stop()
+
+    asyncio.run(main())
+
+
+def _plan(qp: QueryProcessor, session: Session, query: str) -> ModificationPlan:
+    plan = qp._cached(query, session.keyspace).plan
+    assert isinstance(plan, ModificationPlan)
+    return plan
+
+
+def _outcome(f: Callable[[], Any]) -> Any:
+    try:
+        return f()
+    except InvalidRequest as e:
+        return ("raised", str(e))
+
+
+@pytest.mark.parametrize(("query", "values"), LANE)
+def test_lane_shapes_encode_what_the_mutation_path_stores(query: str, values: Sequence[Any]) -> None:
+    async def body(node: Node, qp: QueryProcessor, session: Session) -> None:
+        plan = _plan(qp, session, query)
+        assert plan.is_plain_write
+        got = plan.encode_plain(values, TS, NOW_S)
+        (m,) = plan.build_plain(values, TS, NOW_S)
+        assert isinstance(got, tuple)
+        assert got == (m.token, m.key, *encode_mutation_summarized(m))
+    _with_node(body)
+
+
+@pytest.mark.parametrize(("query", "values"), FALLBACK)
+def test_shapes_of_several_rows_fall_back_to_the_mutations(query: str, values: Sequence[Any]) -> None:
+    async def body(node: Node, qp: QueryProcessor, session: Session) -> None:
+        plan = _plan(qp, session, query)
+        assert plan.is_plain_write
+        got = plan.encode_plain(values, TS, NOW_S)
+        assert isinstance(got, list) and sum(len(m.rows) for m in got) == 2
+        assert got == plan.build_plain(values, TS, NOW_S)
+    _with_node(body)
+
+
+@pytest.mark.parametrize(("query", "values", "message"), ERRORS)
+def test_errors_are_the_mutation_paths(query: str, values: Sequence[Any], message: str) -> None:
+    async def body(node: Node, qp: QueryProcessor, session: Session) -> None:
+        plan = _plan(qp, session, query)
+        lane = _outcome(lambda: plan.encode_plain(values, TS, NOW_S))
+        assert lane == _outcome(lambda: plan.build_plain(values, TS, NOW_S))
+        assert lane[0] == "raised" and message in lane[1]
+    _with_node(body)
+
+
+def test_the_processor_routes_one_row_writes_down_the_lane_and_the_rest_not() -> None:
+    async def body(node: Node, qp: QueryProcessor, session: Session) -> None:
+        proxy = node.proxy
+        calls: list[str] = []
+
+        def spy(name: str) -> Callable[..., Any]:
+            original = getattr(proxy, name)
+
+            def call(*args: Any) -> Any:
+                calls.append(name)
+                return original(*args)
+            return call
+
+        for name in ("mutate", "mutate_encoded"):
+            setattr(proxy, name, spy(name))
+
+        async def run(query: str, values: Sequence[Any]) -> list[str]:
+            calls.clear()
+            prepared = qp.prepare(session, query)
+            await qp.execute(session, prepared.statement_id, QueryParameters(Consistency.ONE, tuple(values)))
+            return list(calls)
+
+        for query, values in LANE:
+            assert await run(query, values) == ["mutate_encoded"], query
+        for query, values in FALLBACK:
+            partitions = len(_plan(qp, session, query).build_plain(values, TS, NOW_S))
+            assert await run(query, values) == ["mutate"] * partitions, query
+        # not plain writes at all: the general path
+        assert await run("INSERT INTO ks.c (k, c, d) VALUES (?, ?, ?)", [i32(1), i32(2), b""]) == ["mutate"]
+        assert await run("INSERT INTO ks.c (k, c, d, st) VALUES (?, ?, ?, ?)",
+                         [i32(1), i32(2), b"d", i32(9)]) == ["mutate"]
+        assert await run("UPDATE ks.c SET st = ? WHERE k = ?", [i32(9), i32(1)]) == ["mutate"]
+        assert await run("DELETE FROM ks.s WHERE k = ?", [i32(1)]) == ["mutate"]
+        # what the lane stored reads back
+        await run("INSERT INTO ks.s (k, v, w) VALUES (?, ?, ?)", [i32(77), i32(5), b"five"])
+        sel = qp.prepare(session, "SELECT v, w FROM ks.s WHERE k = ?")
+        resp = await qp.execute(session, sel.statement_id, QueryParameters(Consistency.ONE, (i32(77),)))
+        assert list(resp.rows) == [[i32(5), b"five"]]  # type: ignore[attr-defined]
+    _with_node(body)
