@@ -29,7 +29,7 @@ from cql import ast as A
 from cql.errors import InvalidRequest
 from cql.schema import ColumnKind
 from cql.types import CQLType, parse_type
-from storage.codec import PlainSummary, encode_plain_row
+from storage.codec import PlainRowEncoder, PlainSummary, encode_plain_row
 from storage.counter import decode_shards, encode_shards
 from storage.mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 
@@ -236,11 +236,12 @@ class ModificationPlan:
         return r.clustering_keys(bind)
 
     @functools.cached_property
-    def _plain_columns(self) -> tuple[tuple[str, ...], tuple[ValueGetter, ...]]:
-        """The column names and value getters of a plain write (`is_plain_write`), in order."""
+    def _plain_columns(self) -> tuple[tuple[str, ...], tuple[ValueGetter, ...], PlainRowEncoder]:
+        """The column names, value getters and row encoder of a plain write (`is_plain_write`)."""
         plain = self._plain_sets
         assert plain is not None
-        return tuple(k[0] for k, _ in plain), tuple(g for _, g in plain)
+        columns = tuple(k[0] for k, _ in plain)
+        return columns, tuple(g for _, g in plain), PlainRowEncoder(columns)
 
     def build_plain(self, bind: BindValues, ts: int, now_s: int) -> list[Mutation]:
         """The mutations of a plain write (`is_plain_write`), one per partition."""
@@ -260,17 +261,20 @@ class ModificationPlan:
         cks = self._write_clustering_keys(bind)
         if len(keys) != 1 or len(cks) != 1:
             return self._plain_mutations(bind, keys, cks, ts, ttl, now_s)
-        columns, getters = self._plain_columns
+        columns, getters, encoder = self._plain_columns
         values = [g(bind) for g in getters]
-        if UNSET in values:  # unset: the column is left alone
-            columns = tuple(c for c, v in zip(columns, values, strict=True) if v is not UNSET)
-            values = [v for v in values if v is not UNSET]
         pk = keys[0]
         token = self.table.token_of(pk)
-        # (no UNSET is left in `values`)
-        payload, summary = encode_plain_row(token, pk, cks[0], self.statement_kind == "insert", columns,
-                                            cast("list[bytes | None]", values), ts, ttl,
-                                            now_s + ttl if ttl else 0, now_s)
+        marker = self.statement_kind == "insert"
+        expiry = now_s + ttl if ttl else 0
+        if UNSET in values:  # unset: the column is left alone
+            columns = tuple(c for c, v in zip(columns, values, strict=True) if v is not UNSET)
+            set_values = [v for v in values if v is not UNSET]
+            payload, summary = encode_plain_row(token, pk, cks[0], marker, columns, set_values, ts, ttl, expiry,
+                                                now_s)
+        else:
+            payload, summary = encoder.encode(token, pk, cks[0], marker, cast("list[bytes | None]", values),
+                                              ts, ttl, expiry, now_s)  # (no UNSET in `values`)
         return token, pk, payload, summary
 
     def _plain_mutations(self, bind: BindValues, keys: list[bytes], cks: list[bytes], ts: int, ttl: int,

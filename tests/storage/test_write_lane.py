@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.codec import PlainSummary, encode_mutation_summarized, encode_plain_row
+from storage.codec import PlainRowEncoder, PlainSummary, encode_mutation_summarized, encode_plain_row
 from storage.engine import StorageEngine
 from storage.errors import StorageError, UnknownTabletError
 from storage.memtable import as_mutation
@@ -57,6 +57,25 @@ def test_encode_plain_row_is_encode_mutation_summarized_of_the_same_write(w: tup
     expiry = now_s + ttl if ttl else 0
     got = encode_plain_row(token, key, ck, marker, cols, vals, ts, ttl, expiry, now_s)
     assert got == encode_mutation_summarized(_plain_mutation(*w))
+
+
+@given(plain_writes())
+@settings(max_examples=400, deadline=None)
+def test_a_plain_row_encoder_is_encode_mutation_summarized_of_the_same_write(w: tuple[Any, ...]) -> None:
+    token, key, ck, marker, cols, vals, ts, ttl, now_s = w
+    if not cols:
+        with pytest.raises(ValueError):
+            PlainRowEncoder(cols)
+        return
+    got = PlainRowEncoder(cols).encode(token, key, ck, marker, vals, ts, ttl, now_s + ttl if ttl else 0, now_s)
+    assert got == encode_mutation_summarized(_plain_mutation(*w))
+
+
+def test_a_plain_row_encoder_takes_one_value_per_column() -> None:
+    enc = PlainRowEncoder(["a", "b"])
+    for vals in ([b"1"], [b"1", b"2", b"3"], [None], [None, b"2", b"3"]):
+        with pytest.raises(ValueError):
+            enc.encode(1, b"k", b"", True, vals, 5, 0, 0, 0)
 
 
 def test_summaries_of_the_common_shapes() -> None:
