@@ -19,6 +19,9 @@ write path of every INSERT.
 one range tombstone encodes to exactly the bytes an sstable stores for it (`mutation_to_obj`
 with `rows_sorted=True`, packed): the memtable keeps a partition written once in this form and
 a flush copies it as is.
+
+The plain-write lane (`encode_plain_row`, `PlainRowEncoder`) makes the same bytes for a one-row
+CQL write straight from its values, without building the Mutation first.
 """
 
 from __future__ import annotations
@@ -218,7 +221,7 @@ def encode_plain_row(token: int, key: bytes, ck: bytes, marker: bool, columns: S
 
     Requires: `columns` distinct; `ttl` 0 (and `expiry` 0) or positive. The bytes and the
     summary are the same as the Mutation path's, so the memtable, the commitlog and a replay
-    cannot tell the two apart (tests/storage/test_codec_plain_row.py checks it)."""
+    cannot tell the two apart (tests/storage/test_write_lane.py checks it)."""
     cf: list[Any] = []
     plain = not ttl  # a TTL or a tombstone makes the partition non-plain (no summary)
     for col, v in zip(columns, values, strict=True):

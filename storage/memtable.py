@@ -9,7 +9,8 @@ A partition's version is in one of two forms:
   clustering order, at most one range tombstone: the form an sstable stores, so a flush copies
   it as is, with the statistics collected when it was written). One untracked `bytes`
   object instead of a dozen Python objects per write: the cyclic GC never walks it, and a full
-  collection over a large memtable of object graphs cost more than the whole write path;
+  collection over a large memtable of object graphs cost more than the whole write path.
+  `apply_encoded` takes such bytes without a Mutation (the plain-write lane);
 - written more than once: a `Mutation` holding the reconciled sum of everything applied to it
   (the bytes are decoded on the second write and later writes are merged into it in place).
 
