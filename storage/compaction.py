@@ -284,23 +284,22 @@ def merge_plain_versions(objs: list[Any]) -> tuple[Any, int, int] | None:
                     return o, -k, -merged  # that version as it is
             return (o0[0], o0[1], None, None, [ck, r], ()), -k, -merged
     rows: dict[bytes, Any] = dict(zip(flat[0::2], flat[1::2]))
-    same: dict[bytes, list[Any]] = {}  # clustering -> its versions, for rows in several
+    n = len(flat)
     for o in objs[1:]:
         flat = o[4]
-        cks = flat[0::2]
-        if not rows.keys() & cks:
-            rows.update(zip(cks, flat[1::2]))
-            continue
-        for ck, r in zip(cks, flat[1::2]):
-            old = rows.get(ck)
-            if old is None:
-                rows[ck] = r
-            else:
+        n += len(flat)
+        rows.update(zip(flat[0::2], flat[1::2]))
+    same: dict[bytes, list[Any]] = {}  # clustering -> its versions, for rows in several
+    if len(rows) * 2 != n:  # not disjoint (the common case for wide partitions): find the shared rows
+        for o in objs:
+            flat = o[4]
+            for ck, r in zip(flat[0::2], flat[1::2]):
                 vs = same.get(ck)
                 if vs is None:
-                    same[ck] = [old, r]
+                    same[ck] = [r]
                 else:
                     vs.append(r)
+        same = {ck: vs for ck, vs in same.items() if len(vs) > 1}
     drows = 0
     dcells = 0
     try:
