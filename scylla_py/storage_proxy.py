@@ -27,7 +27,7 @@ from storage.codec import PlainSummary, mutation_from_obj, mutation_to_obj, row_
 from storage.config import TableOptions
 from storage.engine import StorageEngine
 from storage.mutation import Mutation
-from storage.read import PartitionData, Slice
+from storage.read import PartitionData, PointRow, Slice
 from topology.tablets import TableTablets, TabletInfo, first_token, tablet_index
 
 from .metrics import ShardMetrics
@@ -233,6 +233,15 @@ class StorageProxy:
         except ShardUnavailable as e:
             raise _unavailable(e) from None
         return partition_from_obj(o) if o is not None else None
+
+    def read_row(self, table_id: uuid.UUID, token: int, key: bytes, ck: bytes, positions: Mapping[str, int],
+                 width: int, sl: Slice) -> PointRow | PartitionData | Awaitable[PartitionData | None]:
+        """The point-read lane (`StorageEngine.read_row`) when this shard owns the partition;
+        otherwise `read(table_id, token, key, sl)`, to await (the lane does not hop)."""
+        shard, tablet_id = self._placement(table_id, token)
+        if shard == self._shard:
+            return self._engine.read_row(tablet_id, token, key, ck, positions, width, sl)
+        return self.read(table_id, token, key, sl)
 
     async def scan(
         self, table_id: uuid.UUID, after: tuple[int, bytes] | None, start_token: int | None,

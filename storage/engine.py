@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,7 +42,16 @@ from .errors import CorruptionError, StorageError, UnknownTabletError
 from .fs import FileSystem, RealFileSystem
 from .memtable import Memtable, as_mutation
 from .mutation import Mutation
-from .read import PartitionData, Slice, materialize, materialize_encoded
+from .read import (
+    PartitionData,
+    PointMiss,
+    PointRow,
+    Slice,
+    materialize,
+    materialize_encoded,
+    point_row,
+    point_row_encoded,
+)
 from .reconcile import merge_versions
 from .scan import scan_tablet
 from .sstable_reader import BlockCache, SSTableReader
@@ -395,9 +404,37 @@ class StorageEngine:
         t = self._tablets.get(tablet)
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
-        # Versions found so far: decoded ones in `versions`; the first one still in codec form
-        # (a memtable's encoded partition or an sstable's) in `found`, from sstable `src` (None:
-        # from a memtable). If it stays the only version, it is materialized without decoding.
+        found, src, versions = self._versions(t, token, key)
+        return self._materialize(t, token, key, found, src, versions, slice)
+
+    def read_row(self, tablet: TabletId, token: int, key: bytes, ck: bytes, positions: Mapping[str, int],
+                 width: int, slice: Slice) -> PointRow | PartitionData:
+        """The point-read lane: clustering row `ck` of partition `key` as `point_row_encoded`
+        gives it (a list of `width` values, `positions[column]` holding that simple column's
+        live value; None when the row is not live), read straight from the partition's codec
+        form, when the partition has one version. Otherwise `read(tablet, token, key, slice)`
+        (a PartitionData, or None), from the versions already found.
+        Requires: `slice` selects exactly row `ck` (its ranges hold `ck` and no other full
+        clustering key) and every column of `positions`; `positions` names only simple
+        non-static columns, with distinct indexes below `width`."""
+        t = self._tablets.get(tablet)
+        if t is None:
+            raise UnknownTabletError(f"unknown tablet {tablet}")
+        found, src, versions = self._versions(t, token, key)
+        if found is not None:
+            if not versions:
+                got = point_row_encoded(found, ck, positions, width, slice.now_s)
+                if got is not PointMiss.MALFORMED:
+                    return got
+        elif len(versions) == 1:
+            return point_row(versions[0], ck, positions, width, slice.now_s)
+        return self._materialize(t, token, key, found, src, versions, slice)
+
+    def _versions(self, t: TabletState, token: int, key: bytes) -> tuple[Any, SSTableReader | None, list[Mutation]]:
+        """The versions of partition `key` in the tablet: decoded ones in `versions`; the first one
+        still in codec form (a memtable's encoded partition or an sstable's) in `found`, from
+        sstable `src` (None: from a memtable). If `found` is the only version, the caller can read
+        it without decoding."""
         versions: list[Mutation] = []
         found: Any = None
         src: SSTableReader | None = None
@@ -425,6 +462,11 @@ class StorageEngine:
                         src = s
                         continue
                     versions.append(self._decode_read(t, s, obj))
+        return found, src, versions
+
+    def _materialize(self, t: TabletState, token: int, key: bytes, found: Any, src: SSTableReader | None,
+                     versions: list[Mutation], slice: Slice) -> PartitionData | None:
+        """`read`'s result from what `_versions` found."""
         if found is not None:
             if not versions:
                 if src is None:

@@ -9,12 +9,20 @@ mutable object of its input (rows are rebuilt), so callers may hand it memtable 
 whose only version is in one sstable, the common case): it builds only the objects of the
 result instead of a whole Mutation first. Both must agree on every input (a Hypothesis test
 holds them to it).
+
+`point_row_encoded` and `point_row` are the point-read lane: the values of some columns of one
+clustering row, read straight from a partition's only version (codec form or Mutation) into a
+result list, with no Row or Cell built. They apply the same deletions and TTL expiry as
+`materialize`, and say whether the row exists by the same rule (a live marker or any live cell
+of any column). They never see static rows: the lane's caller selects no static column.
 """
 
 from __future__ import annotations
 
+import enum
 from bisect import bisect_left
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from .mutation import Cell, DeletionTime, LivenessInfo, Mutation, RangeTombstone, Row
 from .reconcile import covering_deletion
@@ -222,3 +230,106 @@ def materialize_encoded(o: Any, sl: Slice) -> PartitionData | None:
     if static is None and not out:
         return None
     return PartitionData(token, key, static, out)
+
+
+class PointMiss(enum.Enum):
+    """What `point_row_encoded` answers when it cannot read the row itself (a sentinel type, so
+    the result stays typed)."""
+
+    MALFORMED = 0  # the codec form does not parse: let `materialize_encoded` report it
+
+
+# What a point-lane read returns: the row's values, None when the row does not exist (or is dead)
+PointRow = list[bytes | None] | None
+
+
+def point_row_encoded(o: Any, ck: bytes, positions: Mapping[str, int], width: int,
+                      now_s: int) -> PointRow | Literal[PointMiss.MALFORMED]:
+    """Clustering row `ck` of a codec-form partition whose rows are in ascending clustering order
+    (as the codec always writes them): a list of `width` values where `positions[column]` holds
+    that live simple column's value (None if it has no live cell), or None when the row is not
+    live (no live marker and no live cell in any column), under the partition deletion, covering
+    range tombstones, the row deletion and collection deletions, and TTL expiry at `now_s`.
+    Exactly the row `materialize_encoded` would return for a slice of just `ck` and the
+    selection's values from it. Requires: `positions` names only simple (non-collection)
+    columns, with distinct indexes below `width`. `MALFORMED` when `o` does not parse; the
+    caller then asks `materialize_encoded`, which reports the corruption (so this never has to
+    decide what a malformed partition means)."""
+    try:
+        _token, _key, pd, _static, rows_flat, rts_flat = o
+        n = len(rows_flat) >> 1
+        if n == 1:  # the common case: one row
+            if rows_flat[0] != ck:
+                return None
+            row = rows_flat[1]
+        else:
+            lo = 0
+            hi = n
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if rows_flat[2 * mid] < ck:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == n or rows_flat[2 * lo] != ck:
+                return None
+            row = rows_flat[2 * lo + 1]
+        floor = pd[0] if pd is not None else _MIN_TS
+        for i in range(0, len(rts_flat), 4):  # covering range tombstones (`covering_deletion`)
+            if rts_flat[i] <= ck < rts_flat[i + 1] and rts_flat[i + 2] > floor:
+                floor = rts_flat[i + 2]
+        mk, dl, cf, cd = row
+        if dl is not None and dl[0] > floor:
+            floor = dl[0]
+        live = mk is not None and not (mk[0] <= floor or (mk[1] > 0 and mk[2] <= now_s))
+        out: list[bytes | None] = [None] * width
+        it = iter(cf)
+        for col, path, ts, value, ttl, exp, _counter in zip(it, it, it, it, it, it, it, strict=True):
+            if value is None or ts <= floor or (ttl > 0 and exp <= now_s):
+                continue
+            if cd:
+                shadow = _MIN_TS - 1
+                for x in range(0, len(cd), 3):
+                    if cd[x] == col:
+                        shadow = cd[x + 1]  # (the last entry wins, as when decoding to a dict)
+                if ts <= shadow:
+                    continue
+            live = True
+            if path == b"":
+                slot = positions.get(col)
+                if slot is not None:
+                    out[slot] = value
+    except (ValueError, TypeError, IndexError, KeyError):
+        return PointMiss.MALFORMED
+    return out if live else None
+
+
+def point_row(m: Mutation, ck: bytes, positions: Mapping[str, int], width: int, now_s: int) -> PointRow:
+    """`point_row_encoded` of a decoded partition (a memtable's Mutation, written more than once)."""
+    row = m.rows.get(ck)
+    if row is None:
+        return None
+    pd = m.partition_deletion
+    floor = pd.timestamp_us if pd is not None else _MIN_TS
+    if m.range_tombstones:
+        floor = max(floor, covering_deletion(m.range_tombstones, ck))
+    d = row.deletion
+    if d is not None and d.timestamp_us > floor:
+        floor = d.timestamp_us
+    mk = row.marker
+    live = mk is not None and not (mk.timestamp_us <= floor or (mk.ttl_s > 0 and mk.expiry_s <= now_s))
+    out: list[bytes | None] = [None] * width
+    cd = row.collection_deletions
+    for (col, path), c in row.cells.items():
+        if c.value is None or c.timestamp_us <= floor or (c.ttl_s > 0 and c.expiry_s <= now_s):
+            continue
+        if cd:
+            t = cd.get(col)
+            if t is not None and c.timestamp_us <= t.timestamp_us:
+                continue
+        live = True
+        if path == b"":
+            slot = positions.get(col)
+            if slot is not None:
+                out[slot] = c.value
+    return out if live else None

@@ -26,6 +26,7 @@ from cql import terms as T
 from cql.errors import InvalidRequest
 from cql.schema import ColumnKind
 from cql.types import CQLType, parse_type
+from cql.types.keys import TERMINATOR
 
 from .table_info import AFTER, BEFORE, ColumnInfo, TableInfo
 from .typeinfo import element_type, key_type, kind_of, list_of, split_elements, split_fields, value_type
@@ -132,6 +133,27 @@ class Restrictions:
         if self.partition is None or not all(vg.is_single for vg in self.partition):
             return None
         return [(vg.single_getter, vg.column.name) for vg in self.partition]
+
+    @functools.cached_property
+    def names_one_row(self) -> bool:
+        """Whether the relations name exactly one row and nothing else: every partition key
+        column by one `=`, every clustering column (if any) by one single-column `=`; no token,
+        slice, multi-column or filtered relation."""
+        return (self._partition_eq is not None and self.token_lower is None and self.token_upper is None
+                and not self.filters and not self.partition_filtered and self.clustering_tuples is None
+                and not self.has_clustering_slice
+                and len(self.clustering_eq) == len(self.table.clustering_key)
+                and all(vg.is_single for vg in self.clustering_eq))
+
+    def row_clustering(self, bind: BindValues) -> tuple[bytes, tuple[tuple[bytes, bytes], ...] | None]:
+        """For relations that name one row (`names_one_row`): its full clustering key (b"" on a
+        table without clustering columns) and `clustering_ranges(bind)`, evaluated (and raising)
+        exactly as `clustering_ranges` does."""
+        eq = self.clustering_eq
+        if not eq:
+            return b"", None
+        prefix = self.table.clustering_prefix([_require(vg.single_getter(bind), vg.column.name) for vg in eq])
+        return prefix + TERMINATOR, ((prefix + BEFORE, prefix + AFTER),)
 
     def single_partition_key(self, bind: BindValues) -> bytes | None:
         """The partition key when every partition key column is restricted by one `=`, else None."""

@@ -10,11 +10,28 @@ Virtual tables page by row index: `[1, None, None, index, 0]`.
 
 Invariants: a page never holds more than `page_size` rows; LIMIT and PER PARTITION LIMIT count
 rows that passed the filters; aggregates read every matching row and return one row, unpaged.
+
+The point-read lane (`SelectPlan.point`, `execute_point`): a SELECT of plain columns naming one
+row by its full primary key asks storage for that row's values as a list (`read_row`), which
+becomes the result row once the key columns are filled in from the key bytes, with no row view,
+page builder or per-column getter. Whatever storage cannot answer that way (several versions of
+the partition, another shard owns it) comes back as a PartitionData and goes through the general
+machinery, so both ways return the same rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+import uuid
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 
 import msgpack
@@ -23,7 +40,7 @@ from cql import ast as A
 from cql.errors import InvalidRequest, ProtocolError
 from cql.schema import ColumnKind
 from cql.types import INT
-from storage.read import PartitionData, Slice
+from storage.read import PartitionData, PointRow, Slice
 
 from .restrictions import Restrictions, analyze
 from .selection import Aggregate, FunctionLookup, RowView, Selection, column_value_getter, prepare_selection
@@ -63,6 +80,36 @@ class _PageBuilder:
 ReadFn = Callable[[TableInfo, int, bytes, Slice], Awaitable[PartitionData | None]]
 ScanFn = Callable[[TableInfo, tuple[int, bytes] | None, int, int, Slice], AsyncIterator[PartitionData]]
 VirtualRowsFn = Callable[[TableInfo], Iterable[dict[str, bytes | None]]]
+# (table id, token, key, clustering key, positions, width, slice) -> the row's values as
+# `StorageEngine.read_row` gives them, or the general result (a PartitionData, None, or, when
+# another shard owns the partition, an awaitable of one)
+ReadRowFn = Callable[[uuid.UUID, int, bytes, bytes, Mapping[str, int], int, Slice],
+                     PointRow | PartitionData | Awaitable[PartitionData | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PointLane:
+    """How the point-read lane builds a result row (built once per prepared statement).
+
+    Storage fills `positions` (regular column -> result index) of a list of `width` values; the
+    key columns' slots are filled here from the partition key and clustering key bytes, as the
+    general path's row view takes them."""
+
+    positions: dict[str, int]
+    width: int
+    pk_slots: tuple[tuple[int, int], ...]  # (result index, partition key component)
+    ck_slots: tuple[tuple[int, int], ...]  # (result index, clustering key component)
+
+    def complete(self, values: list[bytes | None], table: TableInfo, key: bytes, ck: bytes) -> list[bytes | None]:
+        if self.pk_slots:
+            pk = table.split_partition_key(key)
+            for i, pos in self.pk_slots:
+                values[i] = pk[pos]
+        if self.ck_slots:
+            cks = table.decode_clustering(ck)
+            for i, pos in self.ck_slots:
+                values[i] = cks[pos]
+        return values
 
 
 @dataclass
@@ -75,6 +122,7 @@ class SelectPlan:
     per_partition_limit: ValueGetter | None
     distinct: bool
     order_by_sort: bool            # IN on partition key + ORDER BY: sort merged rows
+    point: PointLane | None = None  # set when the statement may take the point-read lane
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -157,6 +205,37 @@ class SelectPlan:
                                    now_s):
                     break
             await partitions.aclose()  # stopped early: release the scan now, not at GC
+        return self._result(page)
+
+    async def execute_point(
+        self, bind: BindValues, page_size: int | None, now_s: int, read_row: ReadRowFn,
+    ) -> PageResult:
+        """`execute` from the start (no paging state) of a statement with `point` set: the same
+        result, evaluating (and rejecting) the bind values in the same order. A one-row result
+        never has another page."""
+        lane = self.point
+        assert lane is not None
+        limit = self._int_param(self.limit, bind, "LIMIT")
+        ppl = self._int_param(self.per_partition_limit, bind, "PER PARTITION LIMIT")
+        r = self.restrictions
+        ck, ranges = r.row_clustering(bind)
+        key = r.single_partition_key(bind)
+        assert key is not None
+        t = self.table
+        sl = Slice(ranges, self.reverse, self.selection.needed_columns, ppl, now_s)
+        got = read_row(t.id, t.token_of(key), key, ck, lane.positions, lane.width, sl)
+        if isinstance(got, list):
+            return PageResult([lane.complete(got, t, key, ck)], None)
+        if got is None:
+            return PageResult([], None)
+        p = got if isinstance(got, PartitionData) else await got
+        page = _PageBuilder(limit, page_size, ppl, None, None, 0)
+        if p is not None:
+            self._take_rows(p, 0, page, now_s)
+        return self._result(page)
+
+    def _result(self, page: _PageBuilder) -> PageResult:
+        """The filled page as a result, with the paging state to resume after it."""
         aggregates = page.aggregates
         out = page.out
         rows_so_far = page.rows_so_far
@@ -439,6 +518,29 @@ def prepare_select(
     ppl = compile_term(stmt.per_partition_limit, Receiver("[per_partition_limit]", INT), functions) \
         if stmt.per_partition_limit is not None else None
     multi_key = restrictions.has_partition_keys and any(not vg.is_single for vg in restrictions.partition or [])
+    point = None
+    if not (table.is_virtual or stmt.distinct or stmt.order_by) and restrictions.names_one_row:
+        point = _point_lane(selection.plain_columns)
     return SelectPlan(table, restrictions, selection, reverse, limit, ppl, stmt.distinct,
-                      bool(stmt.order_by) and multi_key)
+                      bool(stmt.order_by) and multi_key, point)
+
+
+def _point_lane(columns: list[ColumnInfo] | None) -> PointLane | None:
+    """The lane's row layout for a selection of these columns, or None when one of them is
+    not read as a stored cell's bytes (static, collection, counter) or a column repeats."""
+    if columns is None or len({c.name for c in columns}) != len(columns):
+        return None
+    positions: dict[str, int] = {}
+    pk_slots: list[tuple[int, int]] = []
+    ck_slots: list[tuple[int, int]] = []
+    for i, c in enumerate(columns):
+        if c.kind is ColumnKind.PARTITION_KEY:
+            pk_slots.append((i, c.definition.position))
+        elif c.kind is ColumnKind.CLUSTERING:
+            ck_slots.append((i, c.definition.position))
+        elif c.kind is ColumnKind.REGULAR and not c.type.is_multicell and not c.type.is_counter:
+            positions[c.name] = i
+        else:
+            return None
+    return PointLane(positions, len(columns), tuple(pk_slots), tuple(ck_slots))
 

@@ -165,6 +165,7 @@ class Evaluator:
     compute: Callable[[RowView], bytes | None] | None    # scalar
     aggregate: Callable[[], Aggregate] | None = None     # aggregate factory
     aggregate_args: Sequence[Callable[[RowView], bytes | None]] = ()
+    column: ColumnInfo | None = None  # set when the value is this column's own (a plain selector)
 
 
 class _Count:
@@ -191,6 +192,15 @@ class Selection:
     def is_aggregate(self) -> bool:
         return any(e.aggregate is not None for e in self.evaluators)
 
+    @functools.cached_property
+    def plain_columns(self) -> list[ColumnInfo] | None:
+        """The column of each result column when every one is a plain column's own value (no
+        function, writetime/ttl, field or aggregate), else None."""
+        if self.is_aggregate:
+            return None
+        cols = [e.column for e in self.evaluators]
+        return None if any(c is None for c in cols) else [c for c in cols if c is not None]
+
     @property
     def column_names(self) -> list[str]:
         return [e.name for e in self.evaluators]
@@ -209,7 +219,7 @@ def prepare_selection(
     table: TableInfo, stmt: A.Select, functions: FunctionResolver | None, lookup: FunctionLookup | None,
 ) -> Selection:
     if stmt.wildcard:
-        evs = [Evaluator(c.name, c.type, column_value_getter(c)) for c in table.columns]
+        evs = [Evaluator(c.name, c.type, column_value_getter(c), column=c) for c in table.columns]
         return Selection(table, evs, True, None)
     needed: set[str] = set()
     evs = []
@@ -261,7 +271,7 @@ def _compile(
     if isinstance(e, A.ColumnSelector):
         c = column(e.name)
         needed.add(c.name)
-        return Evaluator(c.name, c.type, column_value_getter(c))
+        return Evaluator(c.name, c.type, column_value_getter(c), column=c)
     if isinstance(e, A.CountRowsSelector):
         return Evaluator("count", BIGINT, None, _Count, ())
     if isinstance(e, A.WritetimeSelector | A.TtlSelector):
