@@ -426,8 +426,8 @@ class StorageEngine:
                 got = point_row_encoded(found, ck, positions, width, slice.now_s)
                 if got is not PointMiss.MALFORMED:
                     return got
-        elif len(versions) == 1:
-            return point_row(versions[0], ck, positions, width, slice.now_s)
+        elif len(versions) <= 1:
+            return point_row(versions[0], ck, positions, width, slice.now_s) if versions else None
         return self._materialize(t, token, key, found, src, versions, slice)
 
     def _versions(self, t: TabletState, token: int, key: bytes) -> tuple[Any, SSTableReader | None, list[Mutation]]:
