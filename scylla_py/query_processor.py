@@ -338,9 +338,9 @@ class QueryProcessor:
         page_size = params.page_size if params.page_size is not None and params.page_size > 0 else None
         now_s = self._timestamps.now_s()
         if plan.point is not None and not params.paging_state:
-            page = await plan.execute_point(bind, page_size, now_s, self._proxy.read_row)
+            rows = await plan.execute_point(bind, page_size, now_s, self._proxy.read_row)
             assert p.result_specs is not None
-            return ResultRows(p.result_specs, page.rows, None, no_metadata=from_prepared and params.skip_metadata)
+            return ResultRows(p.result_specs, rows, None, no_metadata=from_prepared and params.skip_metadata)
         ctx_holder: list[SystemContext] = []
 
         def virtual_rows(t: TableInfo) -> list[dict[str, bytes | None]]:

@@ -157,8 +157,12 @@ class Restrictions:
 
     def single_partition_key(self, bind: BindValues) -> bytes | None:
         """The partition key when every partition key column is restricted by one `=`, else None."""
-        if self._partition_eq is None:
+        eq = self._partition_eq
+        if eq is None:
             return None
+        if len(eq) == 1:  # `partition_keys`' first case, without the list
+            g, name = eq[0]
+            return _require(g(bind), name)
         return self.partition_keys(bind)[0]
 
     def partition_keys(self, bind: BindValues) -> list[bytes]:

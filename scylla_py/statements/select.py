@@ -209,14 +209,16 @@ class SelectPlan:
 
     async def execute_point(
         self, bind: BindValues, page_size: int | None, now_s: int, read_row: ReadRowFn,
-    ) -> PageResult:
-        """`execute` from the start (no paging state) of a statement with `point` set: the same
-        result, evaluating (and rejecting) the bind values in the same order. A one-row result
-        never has another page."""
+    ) -> list[list[bytes | None]]:
+        """The rows of `execute` from the start (no paging state) for a statement with `point`
+        set, evaluating (and rejecting) the bind values in the same order. A one-row result never
+        has another page."""
         lane = self.point
         assert lane is not None
-        limit = self._int_param(self.limit, bind, "LIMIT")
-        ppl = self._int_param(self.per_partition_limit, bind, "PER PARTITION LIMIT")
+        # (`_int_param` of an absent LIMIT is None: not called for it on this path)
+        limit = None if self.limit is None else self._int_param(self.limit, bind, "LIMIT")
+        ppl = None if self.per_partition_limit is None else \
+            self._int_param(self.per_partition_limit, bind, "PER PARTITION LIMIT")
         r = self.restrictions
         ck, ranges = r.row_clustering(bind)
         key = r.single_partition_key(bind)
@@ -225,14 +227,16 @@ class SelectPlan:
         sl = Slice(ranges, self.reverse, self.selection.needed_columns, ppl, now_s)
         got = read_row(t.id, t.token_of(key), key, ck, lane.positions, lane.width, sl)
         if isinstance(got, list):
-            return PageResult([lane.complete(got, t, key, ck)], None)
+            return [lane.complete(got, t, key, ck)]
         if got is None:
-            return PageResult([], None)
+            return []
         p = got if isinstance(got, PartitionData) else await got
         page = _PageBuilder(limit, page_size, ppl, None, None, 0)
         if p is not None:
             self._take_rows(p, 0, page, now_s)
-        return self._result(page)
+        result = self._result(page)
+        assert result.paging_state is None
+        return result.rows
 
     def _result(self, page: _PageBuilder) -> PageResult:
         """The filled page as a result, with the paging state to resume after it."""
