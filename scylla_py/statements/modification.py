@@ -256,24 +256,45 @@ class ModificationPlan:
         `encode_mutation_summarized` would make of `build_plain`'s mutation, made without it
         (`encode_plain_row`); any other shape (IN on a key column): `build_plain`'s mutations.
         Raises what `build_plain` raises, in the same order (keys, TTL, clustering, values)."""
+        key_getter = self._simple_key_getter
+        if key_getter is not None:
+            pk = key_getter(bind)
+            # a valid key: what `partition_keys` would return (otherwise it raises, below)
+            if pk.__class__ is bytes and 0 < len(pk) <= 65535:
+                return self._encode_row(bind, pk, b"", self.ttl_of(bind), ts, now_s)
         keys = self.partition_keys(bind)
         ttl = self.ttl_of(bind)
         cks = self._write_clustering_keys(bind)
         if len(keys) != 1 or len(cks) != 1:
             return self._plain_mutations(bind, keys, cks, ts, ttl, now_s)
+        return self._encode_row(bind, keys[0], cks[0], ttl, ts, now_s)
+
+    @functools.cached_property
+    def _simple_key_getter(self) -> ValueGetter | None:
+        """For a table of one partition key column and no clustering column, restricted by one
+        `=`: the getter of that column, whose value (when valid) is the partition key and the
+        only one `partition_keys` returns, and the row is b"" (`_write_clustering_keys`). The
+        lane then skips those two; any other value goes through them (which raise)."""
+        r = self.restrictions
+        t = self.table
+        if len(t.partition_key) != 1 or t.clustering_key or r.partition is None or len(r.partition) != 1 \
+                or not r.partition[0].is_single:
+            return None
+        return r.partition[0].single_getter
+
+    def _encode_row(self, bind: BindValues, pk: bytes, ck: bytes, ttl: int, ts: int,
+                    now_s: int) -> tuple[int, bytes, bytes, PlainSummary | None]:
         columns, getters, encoder = self._plain_columns
         values = [g(bind) for g in getters]
-        pk = keys[0]
         token = self.table.token_of(pk)
         marker = self.statement_kind == "insert"
         expiry = now_s + ttl if ttl else 0
         if UNSET in values:  # unset: the column is left alone
             columns = tuple(c for c, v in zip(columns, values, strict=True) if v is not UNSET)
             set_values = [v for v in values if v is not UNSET]
-            payload, summary = encode_plain_row(token, pk, cks[0], marker, columns, set_values, ts, ttl, expiry,
-                                                now_s)
+            payload, summary = encode_plain_row(token, pk, ck, marker, columns, set_values, ts, ttl, expiry, now_s)
         else:
-            payload, summary = encoder.encode(token, pk, cks[0], marker, cast("list[bytes | None]", values),
+            payload, summary = encoder.encode(token, pk, ck, marker, cast("list[bytes | None]", values),
                                               ts, ttl, expiry, now_s)  # (no UNSET in `values`)
         return token, pk, payload, summary
 

@@ -70,6 +70,8 @@ LANE: list[tuple[str, list[Any]]] = [
     ("UPDATE ks.s USING TTL 70 SET v = ? WHERE k = ?", [i32(2), i32(1)]),
     ("UPDATE ks.s USING TIMESTAMP 5 SET v = ? WHERE k = ?", [i32(2), i32(1)]),
     ("UPDATE ks.s SET v = ? WHERE k IN (?, ?)", [i32(2), i32(1), i32(1)]),  # one key after all
+    ("INSERT INTO ks.b (k, v) VALUES (?, ?)", [b"\x00", b""]),
+    ("INSERT INTO ks.b (k, v) VALUES (?, ?)", [b"k" * 65535, None]),
     ("INSERT INTO ks.c (k, c, d, v, w) VALUES (?, ?, ?, ?, ?)", [i32(1), i32(2), b"d", i32(3), b"w"]),
     ("INSERT INTO ks.c (k, c, d, v) VALUES (?, ?, ?, ?)", [i32(1), i32(2), b"", UNSET]),  # the marker alone
     ("UPDATE ks.c SET v = ? WHERE k = ? AND c = ? AND d = ?", [i32(3), i32(1), i32(-2), b"d"]),
@@ -96,6 +98,9 @@ FALLBACK: list[tuple[str, list[Any]]] = [
 ERRORS: list[tuple[str, list[Any], str]] = [
     ("INSERT INTO ks.s (k, v) VALUES (?, ?)", [b"", i32(1)], "Key may not be empty"),
     ("INSERT INTO ks.b (k, v) VALUES (?, ?)", [b"k" * 65536, b""], "Key length of 65536 is longer than maximum"),
+    ("INSERT INTO ks.b (k, v) VALUES (?, ?)", [b"", b""], "Key may not be empty"),
+    ("INSERT INTO ks.b (k, v) VALUES (?, ?) USING TTL ?", [b"k" * 65536, b"", i32(-1)], "Key length of 65536"),
+    ("INSERT INTO ks.b (k, v) VALUES (?, ?) USING TTL ?", [b"k", b"", i32(-1)], "A TTL must be greater"),
     ("INSERT INTO ks.s (k, v) VALUES (?, ?)", [UNSET, i32(1)], "Invalid unset value for column k"),
     ("INSERT INTO ks.s (k, v) VALUES (?, ?)", [None, i32(1)], "Invalid null value"),
     ("INSERT INTO ks.s (k, v) VALUES (?, ?) USING TTL ?", [i32(1), i32(1), i32(-1)], "A TTL must be greater"),
@@ -175,6 +180,24 @@ def test_errors_are_the_mutation_paths(query: str, values: Sequence[Any], messag
         lane = _outcome(lambda: plan.encode_plain(values, TS, NOW_S))
         assert lane == _outcome(lambda: plan.build_plain(values, TS, NOW_S))
         assert lane[0] == "raised" and message in lane[1]
+    _with_node(body)
+
+
+def test_the_simple_key_shortcut_is_taken_only_for_one_key_column_and_no_clustering() -> None:
+    """`_simple_key_getter` (the lane reads the key straight from its getter): the LANE and
+    ERRORS cases above pin its results against the Mutation path; this pins where it is used."""
+    async def body(node: Node, qp: QueryProcessor, session: Session) -> None:
+        def shortcut(query: str) -> bool:
+            return _plan(qp, session, query)._simple_key_getter is not None
+
+        assert shortcut("INSERT INTO ks.s (k, v) VALUES (?, ?)")
+        assert shortcut("UPDATE ks.s SET v = ? WHERE k = ?")
+        assert shortcut("INSERT INTO ks.b (k, v) VALUES (?, ?)")
+        assert shortcut("INSERT INTO ks.s (k, v) VALUES (1, ?)")
+        assert not shortcut("UPDATE ks.s SET v = ? WHERE k IN (?, ?)")
+        assert not shortcut("UPDATE ks.s SET v = ? WHERE k IN ?")
+        assert not shortcut("INSERT INTO ks.c (k, c, d, v) VALUES (?, ?, ?, ?)")
+        assert not shortcut("INSERT INTO ks.pk (a, b, v) VALUES (?, ?, ?)")
     _with_node(body)
 
 
