@@ -156,6 +156,16 @@ def materialize(m: Mutation, sl: Slice) -> PartitionData | None:
     return PartitionData(m.token, m.key, static, out)
 
 
+def collection_shadow(cd: Any, col: str) -> int:
+    """The timestamp at or below which a codec-form row's collection deletions (flat
+    [column, timestamp_us, local_deletion_time_s, ...]) shadow column `col`'s cells."""
+    shadow = _MIN_TS - 1
+    for x in range(0, len(cd), 3):
+        if cd[x] == col:
+            shadow = cd[x + 1]  # (the last entry wins, as when decoding to a dict)
+    return shadow
+
+
 def _live_row_encoded(o: Any, floor_us: int, now_s: int, columns: frozenset[str] | None) -> Row | None:
     """`live_row` of a codec-form row (codec.py: [marker, deletion, cells, coll_dels])."""
     mk, dl, cf, cd = o
@@ -171,13 +181,8 @@ def _live_row_encoded(o: Any, floor_us: int, now_s: int, columns: frozenset[str]
     for col, path, ts, value, ttl, exp, counter in zip(it, it, it, it, it, it, it, strict=True):
         if value is None or ts <= floor_us or (ttl > 0 and exp <= now_s):
             continue
-        if cd:
-            shadow = _MIN_TS - 1
-            for x in range(0, len(cd), 3):
-                if cd[x] == col:
-                    shadow = cd[x + 1]  # (the last entry wins, as when decoding to a dict)
-            if ts <= shadow:
-                continue
+        if cd and ts <= collection_shadow(cd, col):
+            continue
         any_live = True
         if columns is None or col in columns:
             cells[(col, path)] = Cell(ts, value, ttl, exp, counter)
@@ -287,13 +292,8 @@ def point_row_encoded(o: Any, ck: bytes, positions: Mapping[str, int], width: in
         for col, path, ts, value, ttl, exp, _counter in zip(it, it, it, it, it, it, it, strict=True):
             if value is None or ts <= floor or (ttl > 0 and exp <= now_s):
                 continue
-            if cd:
-                shadow = _MIN_TS - 1
-                for x in range(0, len(cd), 3):
-                    if cd[x] == col:
-                        shadow = cd[x + 1]  # (the last entry wins, as when decoding to a dict)
-                if ts <= shadow:
-                    continue
+            if cd and ts <= collection_shadow(cd, col):
+                continue
             live = True
             if path == b"":
                 slot = positions.get(col)
