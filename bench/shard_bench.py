@@ -11,8 +11,11 @@ split into the event loops' share (request handling) and the background threads'
 compaction). Reads are measured twice per repeat: right after the writes (memtable plus the
 sstables the writes left: every key in several of them, since each write phase rewrites all
 rows) and after a major compaction (`nodetool compact`: one sstable per tablet). The per-shard spread comes from the node's
-`scylla_transport_requests_served` counters. Each phase is repeated and the median reported. Not
-a test: run it by hand and record the figures in docs/benchmarks.md.
+`scylla_transport_requests_served` counters. Each phase is repeated and the median reported, with
+the CPU of all repeats pooled (`*_total`: background work comes in lumps, a compaction every few
+flushes). The three servers (baseline, `--smp 1`, `--smp 2`) run side by side and their repeats
+are interleaved, so a drift in the machine's load touches each alike. Not a test: run it by hand
+and record the figures in docs/benchmarks.md.
 
     .venv/bin/python bench/shard_bench.py [--ops 40000] [--concurrency 128] [--processes 2] [--repeats 3]
 
@@ -122,7 +125,7 @@ def phase(pid: int, port: int, prom: int | None, api: int | None, kind: str, ops
     out = {
         "ops_per_s": total["op_rate"], "p50_ms": total["latency_ms"]["p50"], "p99_ms": total["latency_ms"]["p99"],
         "cpu_us_per_op": (fg1 - fg0 + bg1 - bg0) * 1e6 / n, "event_loop_us_per_op": (fg1 - fg0) * 1e6 / n,
-        "background_us_per_op": (bg1 - bg0) * 1e6 / n, "errors": total["errors"],
+        "background_us_per_op": (bg1 - bg0) * 1e6 / n, "errors": total["errors"], "ops": n,
     }
     if prom:
         served = requests_served(prom)
@@ -133,8 +136,14 @@ def phase(pid: int, port: int, prom: int | None, api: int | None, kind: str, ops
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of a phase's repeats, plus the CPU of all repeats over all their operations
+    (`*_total`): background work comes in lumps (a compaction every few flushes), so one repeat may
+    carry a compaction its neighbours do not, and the pooled figure charges it evenly."""
     keys = ("ops_per_s", "p50_ms", "p99_ms", "cpu_us_per_op", "event_loop_us_per_op", "background_us_per_op")
     out: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
+    ops = sum(r["ops"] for r in runs)
+    for k in ("cpu_us_per_op", "event_loop_us_per_op", "background_us_per_op"):
+        out[k + "_total"] = round(sum(r[k] * r["ops"] for r in runs) / ops, 2)
     out["errors"] = sum(r["errors"] for r in runs)
     if "spread" in runs[0]:
         out["spread"] = runs[len(runs) // 2]["spread"]
@@ -171,21 +180,32 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     results: dict[str, Any] = {"args": vars(args) | {"json": str(args.json)}, "setups": {}}
+    names = ("null", "smp1", "smp2")
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("null", "smp1", "smp2"):
-            pid, port, prom, api, handle = start_setup(name, Path(tmp))
-            try:
+        # All three servers run for the whole benchmark (an idle one uses no CPU) and the repeats
+        # are interleaved, null, smp1, smp2, then the next round in a rotated order: a change in
+        # the machine's load over the run then shifts every setup alike instead of biasing the
+        # ratios between them.
+        setups = {name: start_setup(name, Path(tmp)) for name in names}
+        try:
+            runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+                name: {"write": [], "read": [], "read_compacted": []} for name in names}
+            for name in names:
+                _pid, port, _prom, _api, _handle = setups[name]
                 stress(port, "write", args.ops, args.concurrency, 1, args.ops)  # populate and warm up
-                runs: dict[str, list[dict[str, Any]]] = {"write": [], "read": [], "read_compacted": []}
-                for _ in range(args.repeats):
+            for r in range(args.repeats):
+                for name in names[r % 3:] + names[:r % 3]:
+                    pid, port, prom, api, _handle = setups[name]
                     for kind in ("write", "read"):
-                        runs[kind].append(phase(pid, port, prom, api, kind, args.ops, args.concurrency,
-                                                args.processes, args.ops))
+                        runs[name][kind].append(phase(pid, port, prom, api, kind, args.ops, args.concurrency,
+                                                      args.processes, args.ops))
                     if api is not None:  # the same reads once the table is one sstable per tablet
                         post(api, "/storage_service/compact?flush_memtables=true")
-                    runs["read_compacted"].append(phase(pid, port, prom, api, "read", args.ops, args.concurrency,
-                                                        args.processes, args.ops))
-                setup: dict[str, Any] = {k: median_of(v) for k, v in runs.items()}
+                    runs[name]["read_compacted"].append(phase(pid, port, prom, api, "read", args.ops,
+                                                              args.concurrency, args.processes, args.ops))
+            for name in names:
+                pid, port, prom, api, _handle = setups[name]
+                setup: dict[str, Any] = {k: median_of(v) for k, v in runs[name].items()}
                 if name != "null":
                     # p99 at half of peak: closed-loop clients, so find the concurrency whose
                     # throughput is nearest half the peak write throughput.
@@ -196,9 +216,9 @@ def main() -> None:
                     setup["half_peak_write"] = {"target_ops_per_s": round(peak / 2), **half}
                 results["setups"][name] = setup
                 print(name, json.dumps(setup), flush=True)
-            finally:
+        finally:
+            for _pid, _port, _prom, _api, handle in setups.values():
                 stop_setup(handle)
-            time.sleep(1)
     s = results["setups"]
     for kind in ("write", "read", "read_compacted"):
         base = s["null"][kind]["cpu_us_per_op"]
@@ -206,8 +226,8 @@ def main() -> None:
             s[name][kind]["cpu_ratio_to_baseline"] = round(s[name][kind]["cpu_us_per_op"] / base, 2)
         s["smp2"][kind]["throughput_ratio_smp2_smp1"] = round(
             s["smp2"][kind]["ops_per_s"] / s["smp1"][kind]["ops_per_s"], 2)
-        s["smp2"][kind]["cpu_per_op_smp2_vs_smp1"] = round(
-            s["smp2"][kind]["cpu_us_per_op"] / s["smp1"][kind]["cpu_us_per_op"], 2)
+        for k in ("cpu_us_per_op", "cpu_us_per_op_total", "event_loop_us_per_op"):
+            s["smp2"][kind][f"{k}_smp2_vs_smp1"] = round(s["smp2"][kind][k] / s["smp1"][kind][k], 2)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
