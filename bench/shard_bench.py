@@ -21,6 +21,11 @@ and record the figures in docs/benchmarks.md.
 
 On a 2-core machine the load generator shares the cores with the server, so throughput figures
 are bounded by the client; CPU per operation and the spread are the figures that show scaling.
+There, two shard processes plus the clients also take turns on two cores, which costs CPU of its
+own (cache refills after each switch). A control setup measures that part: `smp1x2`, two
+independent `--smp 1` nodes side by side, each loaded by half the clients with half the rows,
+i.e. the same processes doing the same work with no sharding code between them.
+`cpu_us_per_op_total_vs_smp1x2` is then what sharding itself costs.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,41 +103,78 @@ def requests_served(prometheus_port: int) -> dict[str, float]:
     return out
 
 
-def stress(port: int, kind: str, ops: int, concurrency: int, processes: int, rows: int) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        subprocess.run([sys.executable, "-m", "scylla_py", "stress", kind, "--port", str(port), "--ops", str(ops),
-                        "--rows", str(rows), "--concurrency", str(concurrency), "--processes", str(processes),
-                        "--interval", "1h", "--json", f.name],
-                       check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-        result: dict[str, Any] = json.loads(Path(f.name).read_text())
-        return result
+@dataclass(frozen=True)
+class Server:
+    """One running server of a setup: its process (the supervisor, or the null server) and ports."""
+
+    pid: int
+    port: int
+    prometheus_port: int | None
+    api_port: int | None
+    handle: Any
 
 
-def phase(pid: int, port: int, prom: int | None, api: int | None, kind: str, ops: int, concurrency: int,
-          processes: int, rows: int) -> dict[str, Any]:
+def stress_command(port: int, kind: str, ops: int, concurrency: int, processes: int, rows: int,
+                   out: Path) -> list[str]:
+    return [sys.executable, "-m", "scylla_py", "stress", kind, "--port", str(port), "--ops", str(ops),
+            "--rows", str(rows), "--concurrency", str(concurrency), "--processes", str(processes),
+            "--interval", "1h", "--json", str(out)]
+
+
+def stress(servers: list[Server], kind: str, ops: int, concurrency: int, processes: int,
+           rows: int) -> list[dict[str, Any]]:
+    """One `scylla-py stress` run per server, all at once, each with its share of the operations,
+    rows and client processes (the same concurrency per process), so each of two side-by-side
+    nodes holds and serves what one shard of a `--smp 2` node does; their JSON results."""
+    with tempfile.TemporaryDirectory() as d:
+        outs = [Path(d) / f"{i}.json" for i in range(len(servers))]
+        procs = [subprocess.Popen(stress_command(s.port, kind, ops // len(servers), concurrency,
+                                                 max(1, processes // len(servers)), rows // len(servers), out),
+                                  stdout=subprocess.DEVNULL, cwd=ROOT) for s, out in zip(servers, outs)]
+        for p in procs:
+            if p.wait() != 0:
+                raise RuntimeError(f"stress exited with {p.returncode}")
+        return [json.loads(out.read_text()) for out in outs]
+
+
+def phase(servers: list[Server], kind: str, ops: int, concurrency: int, processes: int,
+          rows: int) -> dict[str, Any]:
     """One stress run; its CPU includes the background work it caused (waited for). A write phase
     ends with a flush (`nodetool flush`) so that writing its data to sstables, and the
-    compactions that sets off, count as its cost even when the memtable would not fill up."""
-    wait_idle(pid)
-    served0 = requests_served(prom) if prom else {}
-    fg0, bg0 = tree_cpu_seconds(pid)
-    r = stress(port, kind, ops, concurrency, processes, rows)
-    if kind == "write" and api is not None:
-        post(api, "/storage_service/flush")
-    wait_idle(pid)
-    fg1, bg1 = tree_cpu_seconds(pid)
-    total = r["total"]
-    n = total["ops"]
-    out = {
-        "ops_per_s": total["op_rate"], "p50_ms": total["latency_ms"]["p50"], "p99_ms": total["latency_ms"]["p99"],
-        "cpu_us_per_op": (fg1 - fg0 + bg1 - bg0) * 1e6 / n, "event_loop_us_per_op": (fg1 - fg0) * 1e6 / n,
-        "background_us_per_op": (bg1 - bg0) * 1e6 / n, "errors": total["errors"], "ops": n,
+    compactions that sets off, count as its cost even when the memtable would not fill up.
+    Several servers (the side-by-side control) are loaded at once and counted together; their
+    throughputs add up and the worst of their latencies is reported."""
+    for s in servers:
+        wait_idle(s.pid)
+    served0 = [requests_served(s.prometheus_port) if s.prometheus_port else {} for s in servers]
+    cpu0 = [tree_cpu_seconds(s.pid) for s in servers]
+    results = [r["total"] for r in stress(servers, kind, ops, concurrency, processes, rows)]
+    for s in servers:
+        if kind == "write" and s.api_port is not None:
+            post(s.api_port, "/storage_service/flush")
+    for s in servers:
+        wait_idle(s.pid)
+    cpu1 = [tree_cpu_seconds(s.pid) for s in servers]
+    fg = sum(c1[0] - c0[0] for c0, c1 in zip(cpu0, cpu1))
+    bg = sum(c1[1] - c0[1] for c0, c1 in zip(cpu0, cpu1))
+    n = sum(t["ops"] for t in results)
+    out: dict[str, Any] = {
+        "ops_per_s": sum(t["op_rate"] for t in results),
+        "p50_ms": max(t["latency_ms"]["p50"] for t in results), "p99_ms": max(t["latency_ms"]["p99"] for t in results),
+        "cpu_us_per_op": (fg + bg) * 1e6 / n, "event_loop_us_per_op": fg * 1e6 / n,
+        "background_us_per_op": bg * 1e6 / n, "errors": sum(t["errors"] for t in results), "ops": n,
     }
-    if prom:
-        served = requests_served(prom)
-        delta = {s: served.get(s, 0) - served0.get(s, 0) for s in served}
+    if servers[0].prometheus_port is not None:
+        # per shard of one node; per node (its whole count) for the side-by-side control
+        delta: dict[str, float] = {}
+        for i, (s, before) in enumerate(zip(servers, served0)):
+            assert s.prometheus_port is not None
+            after = requests_served(s.prometheus_port)
+            for shard, v in after.items():
+                name = shard if len(servers) == 1 else str(i)
+                delta[name] = delta.get(name, 0) + v - before.get(shard, 0)
         all_ = sum(delta.values()) or 1
-        out["spread"] = {s: round(v / all_, 3) for s, v in sorted(delta.items())}
+        out["spread"] = {k: round(v / all_, 3) for k, v in sorted(delta.items())}
     return out
 
 
@@ -150,25 +193,29 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def start_setup(name: str, workdir: Path) -> tuple[int, int, int | None, int | None, Any]:
-    """(pid, cql port, prometheus port, api port, handle) for 'null', 'smp1' or 'smp2'."""
+def start_setup(name: str, workdir: Path) -> list[Server]:
+    """The servers of setup 'null', 'smp1', 'smp2' or 'smp1x2' (two `--smp 1` nodes side by side)."""
     if name == "null":
         port = free_port()
         proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "null_server.py"), str(port)],
                                 stdout=subprocess.DEVNULL, cwd=ROOT)
         wait_for_port("127.0.0.1", port, 30, proc)
-        return proc.pid, port, None, None, proc
-    node = ServerProcess(workdir / name, extra_args=["--smp", name[-1], "--commitlog-sync", "periodic"]).start()
-    assert node.proc is not None
-    return node.proc.pid, node.cql_port, node.prometheus_port, node.api_port, node
+        return [Server(proc.pid, port, None, None, proc)]
+    servers = []
+    for i in range(2 if name == "smp1x2" else 1):
+        node = ServerProcess(workdir / f"{name}-{i}", extra_args=["--smp", name[3], "--commitlog-sync", "periodic"]).start()
+        assert node.proc is not None
+        servers.append(Server(node.proc.pid, node.cql_port, node.prometheus_port, node.api_port, node))
+    return servers
 
 
-def stop_setup(handle: Any) -> None:
-    if isinstance(handle, ServerProcess):
-        handle.stop()
-    else:
-        handle.terminate()
-        handle.wait()
+def stop_setup(servers: list[Server]) -> None:
+    for s in servers:
+        if isinstance(s.handle, ServerProcess):
+            s.handle.stop()
+        else:
+            s.handle.terminate()
+            s.handle.wait()
 
 
 def main() -> None:
@@ -180,54 +227,57 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     results: dict[str, Any] = {"args": vars(args) | {"json": str(args.json)}, "setups": {}}
-    names = ("null", "smp1", "smp2")
+    names = ("null", "smp1", "smp2", "smp1x2")
     with tempfile.TemporaryDirectory() as tmp:
-        # All three servers run for the whole benchmark (an idle one uses no CPU) and the repeats
-        # are interleaved, null, smp1, smp2, then the next round in a rotated order: a change in
-        # the machine's load over the run then shifts every setup alike instead of biasing the
+        # All the servers run for the whole benchmark (an idle one uses no CPU) and the repeats
+        # are interleaved, one setup after the other, the next round in a rotated order: a change
+        # in the machine's load over the run then shifts every setup alike instead of biasing the
         # ratios between them.
         setups = {name: start_setup(name, Path(tmp)) for name in names}
         try:
             runs: dict[str, dict[str, list[dict[str, Any]]]] = {
                 name: {"write": [], "read": [], "read_compacted": []} for name in names}
             for name in names:
-                _pid, port, _prom, _api, _handle = setups[name]
-                stress(port, "write", args.ops, args.concurrency, 1, args.ops)  # populate and warm up
+                stress(setups[name], "write", args.ops, args.concurrency, len(setups[name]), args.ops)  # populate
             for r in range(args.repeats):
-                for name in names[r % 3:] + names[:r % 3]:
-                    pid, port, prom, api, _handle = setups[name]
+                first = r % len(names)
+                for name in names[first:] + names[:first]:
+                    servers = setups[name]
                     for kind in ("write", "read"):
-                        runs[name][kind].append(phase(pid, port, prom, api, kind, args.ops, args.concurrency,
-                                                      args.processes, args.ops))
-                    if api is not None:  # the same reads once the table is one sstable per tablet
-                        post(api, "/storage_service/compact?flush_memtables=true")
-                    runs[name]["read_compacted"].append(phase(pid, port, prom, api, "read", args.ops,
-                                                              args.concurrency, args.processes, args.ops))
+                        runs[name][kind].append(phase(servers, kind, args.ops, args.concurrency, args.processes,
+                                                      args.ops))
+                    for s in servers:  # the same reads once the table is one sstable per tablet
+                        if s.api_port is not None:
+                            post(s.api_port, "/storage_service/compact?flush_memtables=true")
+                    runs[name]["read_compacted"].append(phase(servers, "read", args.ops, args.concurrency,
+                                                              args.processes, args.ops))
             for name in names:
-                pid, port, prom, api, _handle = setups[name]
                 setup: dict[str, Any] = {k: median_of(v) for k, v in runs[name].items()}
-                if name != "null":
+                if name in ("smp1", "smp2"):
                     # p99 at half of peak: closed-loop clients, so find the concurrency whose
                     # throughput is nearest half the peak write throughput.
                     peak = setup["write"]["ops_per_s"]
-                    ladder = [phase(pid, port, prom, api, "write", args.ops // 2, c, 1, args.ops)
+                    ladder = [phase(setups[name], "write", args.ops // 2, c, 1, args.ops)
                               for c in (1, 2, 4, 8, 16, 32)]
                     half = min(ladder, key=lambda r: abs(r["ops_per_s"] - peak / 2))
                     setup["half_peak_write"] = {"target_ops_per_s": round(peak / 2), **half}
                 results["setups"][name] = setup
                 print(name, json.dumps(setup), flush=True)
         finally:
-            for _pid, _port, _prom, _api, handle in setups.values():
-                stop_setup(handle)
+            for servers in setups.values():
+                stop_setup(servers)
     s = results["setups"]
     for kind in ("write", "read", "read_compacted"):
         base = s["null"][kind]["cpu_us_per_op"]
-        for name in ("smp1", "smp2"):
+        for name in ("smp1", "smp2", "smp1x2"):
             s[name][kind]["cpu_ratio_to_baseline"] = round(s[name][kind]["cpu_us_per_op"] / base, 2)
-        s["smp2"][kind]["throughput_ratio_smp2_smp1"] = round(
-            s["smp2"][kind]["ops_per_s"] / s["smp1"][kind]["ops_per_s"], 2)
-        for k in ("cpu_us_per_op", "cpu_us_per_op_total", "event_loop_us_per_op"):
-            s["smp2"][kind][f"{k}_smp2_vs_smp1"] = round(s["smp2"][kind][k] / s["smp1"][kind][k], 2)
+        for name in ("smp2", "smp1x2"):
+            s[name][kind]["throughput_ratio_to_smp1"] = round(s[name][kind]["ops_per_s"] / s["smp1"][kind]["ops_per_s"], 2)
+            for k in ("cpu_us_per_op", "cpu_us_per_op_total", "event_loop_us_per_op"):
+                s[name][kind][f"{k}_vs_smp1"] = round(s[name][kind][k] / s["smp1"][kind][k], 2)
+        # the control: what one --smp 2 node costs next to two --smp 1 nodes sharing the same cores
+        s["smp2"][kind]["cpu_us_per_op_total_vs_smp1x2"] = round(
+            s["smp2"][kind]["cpu_us_per_op_total"] / s["smp1x2"][kind]["cpu_us_per_op_total"], 2)
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
