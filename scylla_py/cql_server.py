@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from typing import Any, cast
 
 from cql.errors import CQLError, ErrorCode, ServerError
@@ -42,6 +42,7 @@ from cql.protocol.responses import (
     ErrorResponse,
     Ready,
     Response,
+    ResultVoid,
     SchemaChangeEvent,
     Supported,
 )
@@ -181,11 +182,34 @@ class CQLConnection(asyncio.Protocol):
             self._dispatch(event)
 
     def _dispatch(self, req: Request) -> None:
-        codec = self._codec
         server = self._server
         m = server.metrics
         m.requests_served += 1
         m.cql_requests[REQUEST_OPCODES[type(req)]] += 1
+        if isinstance(req, (Execute, Query)):
+            # Nearly every request: through `QueryProcessor.execute_now`/`query_now`, answered
+            # right here when the processor finished it without waiting (no coroutine, no Task:
+            # the write hot path), else finished by `_finish`. Same answers and metrics as `_run`.
+            # (`requests_serving` counts only the requests that wait: one that does not is in
+            # flight while no scrape can run.)
+            try:
+                if isinstance(req, Execute):
+                    resp = server.processor.execute_now(self._session, req.query_id, req.params)
+                else:
+                    resp = server.processor.query_now(self._session, req.query, req.params)
+            except Exception as e:
+                resp = self._error_response(e, req)
+            # `is ResultVoid` first: isinstance() against the ABC-derived Response costs more.
+            if resp.__class__ is not ResultVoid and not isinstance(resp, Response):
+                m.requests_serving += 1
+                self._start(self._finish(req, resp))
+                return
+            try:  # (`_answer`, inline)
+                self._write(self._codec.send(resp, req.stream))
+            except Exception as e:
+                self._encoding_failed(e, req.stream)
+            return
+        codec = self._codec
         if isinstance(req, Options):
             self._write(codec.send(Supported(codec.supported), req.stream))
         elif isinstance(req, Startup):
@@ -206,43 +230,67 @@ class CQLConnection(asyncio.Protocol):
             self.events = self.events | frozenset(req.event_types)
             self._write(codec.send(Ready(), req.stream))  # REGISTER is answered with READY (4.1.8)
         else:
-            task = start_eagerly(self._run(req))
-            if task is not None:
-                self._tasks.add(task)
-                task.add_done_callback(self._task_done)
+            self._start(self._run(req))
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = start_eagerly(coro)
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    async def _finish(self, req: Request, pending: Awaitable[Response]) -> None:
+        """Await the rest of a request `_dispatch` started; `requests_serving` was counted."""
+        try:
+            resp = await pending
+        except Exception as e:
+            resp = self._error_response(e, req)
+        finally:
+            self._server.metrics.requests_serving -= 1
+        if self._closing:
+            return
+        self._answer(resp, req.stream)
 
     async def _run(self, req: Request) -> None:
+        """A request other than EXECUTE and QUERY (see `_dispatch`), in a coroutine."""
         server = self._server
         processor = server.processor
         m = server.metrics
         m.requests_serving += 1
         try:
-            if isinstance(req, Query):
-                resp: Response = await processor.query(self._session, req.query, req.params)
-            elif isinstance(req, Execute):
-                resp = await processor.execute(self._session, req.query_id, req.params)
-            elif isinstance(req, Prepare):
-                resp = processor.prepare(self._session, req.query)
+            if isinstance(req, Prepare):
+                resp: Response = processor.prepare(self._session, req.query)
             elif isinstance(req, Batch):
                 resp = await processor.batch(self._session, req)
             else:
                 raise ServerError(f"Unexpected request {type(req).__name__}")
-        except CQLError as e:
-            m.cql_errors[e.code] += 1
-            resp = ErrorResponse(e)
         except Exception as e:
-            m.cql_errors[ErrorCode.SERVER_ERROR] += 1
-            log.exception("bug: unexpected error while serving %s", type(req).__name__)
-            resp = ErrorResponse(ServerError(f"Internal server error: {type(e).__name__}: {e}"))
+            resp = self._error_response(e, req)
         finally:
             m.requests_serving -= 1
         if self._closing:
             return
+        self._answer(resp, req.stream)
+
+    def _error_response(self, e: Exception, req: Request) -> ErrorResponse:
+        """The ERROR answering `req`, which raised `e`: a CQLError as itself; anything else is a
+        bug, logged and answered as SERVER_ERROR. Counted in `cql_errors`."""
+        m = self._server.metrics
+        if isinstance(e, CQLError):
+            m.cql_errors[e.code] += 1
+            return ErrorResponse(e)
+        m.cql_errors[ErrorCode.SERVER_ERROR] += 1
+        log.error("bug: unexpected error while serving %s", type(req).__name__, exc_info=e)
+        return ErrorResponse(ServerError(f"Internal server error: {type(e).__name__}: {e}"))
+
+    def _answer(self, resp: Response, stream: int) -> None:
         try:
-            self._write(self._codec.send(resp, req.stream))
+            self._write(self._codec.send(resp, stream))
         except Exception as e:
-            log.exception("bug: response could not be encoded")
-            self._write(self._codec.send(ServerError(f"Response could not be encoded: {e}"), req.stream))
+            self._encoding_failed(e, stream)
+
+    def _encoding_failed(self, e: Exception, stream: int) -> None:
+        log.error("bug: response could not be encoded", exc_info=e)
+        self._write(self._codec.send(ServerError(f"Response could not be encoded: {e}"), stream))
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

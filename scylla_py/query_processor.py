@@ -251,10 +251,35 @@ class QueryProcessor:
     def execute(self, session: Session, query_id: bytes, params: QueryParameters) -> Awaitable[Response]:
         p = self._prepared.get(query_id)
         if p is None:
-            raise Unprepared(f"Prepared query with ID {query_id.hex()} not found (either the query was not "
-                             "prepared on this host (maybe the host has been restarted?) or you have prepared "
-                             "too many queries and it has been evicted from the internal cache)", query_id)
+            raise _unprepared(query_id)
         return self._execute(session, p, self._bind(p, params), params, from_prepared=True)
+
+    # query_now() and execute_now() are query() and execute() for the CQL server's hot path: a
+    # write that storage takes without waiting (a plain write in periodic commitlog mode, to a
+    # tablet of this shard) is done within the call, with no coroutine, and its Response
+    # returned; anything else returns the awaitable that query()/execute() would. Results,
+    # errors (raised at the call or by the awaitable, as there) and metrics are the same.
+
+    def query_now(self, session: Session, query: str, params: QueryParameters) -> Response | Awaitable[Response]:
+        p = self._cached(query, session.keyspace)
+        bind = self._bind(p, params)
+        plan = p.plan
+        if isinstance(plan, ModificationPlan):
+            return self._modify_now(plan, bind, params.timestamp, False)
+        return self._execute(session, p, bind, params)
+
+    def execute_now(self, session: Session, query_id: bytes,
+                    params: QueryParameters) -> Response | Awaitable[Response]:
+        p = self._prepared.get(query_id)
+        if p is None:
+            raise _unprepared(query_id)
+        bind: BindValues = params.values
+        if params.named_values is not None or len(bind) != p.bind_count:
+            bind = self._bind(p, params)  # (what it returns for the usual case, inline)
+        plan = p.plan
+        if isinstance(plan, ModificationPlan):
+            return self._modify_now(plan, bind, params.timestamp, True)
+        return self._execute(session, p, bind, params, from_prepared=True)
 
     def _bind(self, p: Prepared, params: QueryParameters) -> BindValues:
         if params.named_values is not None:
@@ -292,20 +317,8 @@ class QueryProcessor:
                     return self._with_routing_hint(resp, plan.table, keys[0])
             return resp
         if isinstance(plan, ModificationPlan):
-            t0 = perf_counter_ns()
-            hops = self._metrics.cross_shard_ops
-            try:
-                resp = await self._modify(plan, bind, params.timestamp)
-            except Unavailable:
-                self._metrics.write_unavailable += 1
-                raise
-            finally:
-                self._metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
-            if from_prepared and self._metrics.cross_shard_ops != hops:
-                keys = plan.partition_keys(bind)
-                if len(keys) == 1:
-                    return self._with_routing_hint(resp, plan.table, keys[0])
-            return resp
+            written = self._modify_now(plan, bind, params.timestamp, from_prepared)
+            return written if isinstance(written, Response) else await written
         if isinstance(s, _METADATA_STATEMENTS) and not self._metadata.owner:
             return await self._forward_metadata_statement(session, p)
         if isinstance(s, A.Use):
@@ -399,20 +412,85 @@ class QueryProcessor:
             lock = self._partition_locks[(table_id, key)] = asyncio.Lock()
         return lock
 
+    def _modify_now(self, plan: ModificationPlan, bind: BindValues, client_ts: int | None,
+                    from_prepared: bool) -> Response | Awaitable[Response]:
+        """One INSERT/UPDATE/DELETE with its coordinator metrics (write latency, unavailable) and
+        routing hint: the Response when it finished without waiting (a plain write storage took
+        at once), else an awaitable of it. Errors before any wait raise here, after the metrics
+        are counted, exactly as the awaitable would count them."""
+        metrics = self._metrics
+        t0 = perf_counter_ns()
+        hops = metrics.cross_shard_ops
+        try:
+            if plan.is_plain_write:
+                pending: Awaitable[Response | None] | None = self._plain_write(plan, bind, client_ts)
+            else:
+                pending = self._modify(plan, bind, client_ts)
+        except Unavailable:
+            metrics.write_unavailable += 1
+            metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
+            raise
+        except BaseException:
+            metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
+            raise
+        if pending is not None:
+            return self._finish_modify(plan, bind, pending, t0, hops, from_prepared)
+        metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
+        if from_prepared and metrics.cross_shard_ops != hops:
+            return self._routed(_VOID, plan, bind)
+        return _VOID
+
+    async def _finish_modify(self, plan: ModificationPlan, bind: BindValues, pending: Awaitable[Response | None],
+                             t0: int, hops: int, from_prepared: bool) -> Response:
+        """The waiting part of `_modify_now`."""
+        metrics = self._metrics
+        try:
+            resp = await pending
+        except Unavailable:
+            metrics.write_unavailable += 1
+            raise
+        finally:
+            metrics.write_latency.observe((perf_counter_ns() - t0) / 1000)
+        if resp is None:
+            resp = _VOID
+        if from_prepared and metrics.cross_shard_ops != hops:
+            return self._routed(resp, plan, bind)
+        return resp
+
+    def _routed(self, resp: Response, plan: ModificationPlan, bind: BindValues) -> Response:
+        """`resp` with a routing hint when the write had one partition (it had to hop)."""
+        keys = plan.partition_keys(bind)
+        if len(keys) == 1:
+            return self._with_routing_hint(resp, plan.table, keys[0])
+        return resp
+
+    def _plain_write(self, plan: ModificationPlan, bind: BindValues, client_ts: int | None) -> Awaitable[None] | None:
+        """A plain write (`is_plain_write`) sent to storage: None when storage is done with it,
+        else what to await (see `StorageProxy.mutate_encoded`). One row goes as storage's bytes
+        (the write hot path); other shapes as mutations."""
+        ts = client_ts if client_ts is not None else self._timestamps.next_us()
+        if plan.timestamp is not None:  # USING TIMESTAMP (`timestamp_of`, called only when it has work)
+            ts = plan.timestamp_of(bind, ts)
+        w = plan.encode_plain(bind, ts, self._timestamps.now_s())
+        if isinstance(w, tuple):
+            return self._proxy.mutate_encoded(plan.table.id, *w)
+        if len(w) == 1:
+            return self._proxy.mutate(plan.table.id, w[0])
+        return self._mutate_all([(plan.table.id, m) for m in w])
+
     async def _modify(self, plan: ModificationPlan, bind: BindValues, client_ts: int | None) -> Response:
-        ts = plan.timestamp_of(bind, client_ts if client_ts is not None else self._timestamps.next_us())
         if plan.is_plain_write:
-            w = plan.encode_plain(bind, ts, self._timestamps.now_s())
-            if isinstance(w, tuple):  # one row: straight to storage's bytes (the write hot path)
-                await self._proxy.mutate_encoded(plan.table.id, *w)
-                return _VOID
-            mutations = w
-        elif plan.is_conditional:
+            pending = self._plain_write(plan, bind, client_ts)
+            if pending is not None:
+                await pending
+            return _VOID
+        ts = plan.timestamp_of(bind, client_ts if client_ts is not None else self._timestamps.next_us())
+        if plan.is_conditional:
             keys = plan.partition_keys(bind)
             if len(keys) == 1 and (shard := self._foreign_owner(plan.table, keys[0])) is not None:
                 return await self._modify_at_owner(shard, plan, bind, ts, keys[0])
             return await self._conditional(plan, bind, self._write_context(plan, ts))
-        elif plan.needs_read:
+        if plan.needs_read:
             # Read-modify-write (counters, list indexes): serialized per partition by the shard
             # that owns it, so two coordinators never interleave on one partition.
             ctx = self._write_context(plan, ts)
@@ -423,8 +501,7 @@ class QueryProcessor:
                     continue
                 await self._modify_key_locally(plan, pk, bind, ctx)
             return _VOID
-        else:
-            mutations = await plan.build(bind, self._write_context(plan, ts))
+        mutations = await plan.build(bind, self._write_context(plan, ts))
         if len(mutations) == 1:
             await self._proxy.mutate(plan.table.id, mutations[0])
         else:
@@ -703,6 +780,12 @@ class QueryProcessor:
         rows = [[(t.serialize(v) if v is not None else None) for t, v in zip(types, row, strict=True)]
                 for row in result.rows]
         return ResultRows(specs, rows)
+
+
+def _unprepared(query_id: bytes) -> Unprepared:
+    return Unprepared(f"Prepared query with ID {query_id.hex()} not found (either the query was not prepared "
+                      "on this host (maybe the host has been restarted?) or you have prepared too many queries "
+                      "and it has been evicted from the internal cache)", query_id)
 
 
 def _prepare_modification(t: TableInfo, statement: A.Insert | A.Update | A.Delete, ctx: Any,

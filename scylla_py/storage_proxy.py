@@ -197,13 +197,17 @@ class StorageProxy:
             raise _unavailable(e) from None
 
     def mutate_encoded(self, table_id: uuid.UUID, token: int, key: bytes, payload: bytes,
-                       summary: PlainSummary | None) -> Awaitable[None]:
+                       summary: PlainSummary | None) -> Awaitable[None] | None:
         """`mutate` of a write already encoded for storage (`StorageEngine.apply_encoded`):
         partition (token, key), `payload` and `summary` as `encode_mutation_summarized` would
-        make them. Crosses to the owning shard as the bytes themselves."""
+        make them. Crosses to the owning shard as the bytes themselves.
+
+        None when the write is done already (a local write that did not have to wait, see
+        `StorageEngine.apply_encoded_now`), else an awaitable the caller must await before
+        reporting success. Raises at the call when this node holds no replica."""
         shard, tablet_id = self._placement(table_id, token)
         if shard == self._shard:
-            return self._engine.apply_encoded(tablet_id, token, key, payload, summary)
+            return self._engine.apply_encoded_now(tablet_id, token, key, payload, summary)
         if shard == _NOT_HERE:
             raise _no_replica()
         return self._remote_mutate_encoded(shard, table_id, tablet_id, token, key, payload, summary)

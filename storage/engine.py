@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -36,7 +36,7 @@ from .codec import (
     encode_mutation_summarized,
     mutation_from_obj,
 )
-from .commitlog import CommitLog, LogTablet, ReplayStats
+from .commitlog import CommitLog, LogTablet, Position, ReplayStats
 from .config import EngineStats, StorageConfig, TableOptions, TableStats
 from .errors import CorruptionError, StorageError, UnknownTabletError
 from .fs import FileSystem, RealFileSystem
@@ -238,6 +238,18 @@ class StorageEngine:
         it already holds. Durable per commitlog_sync when it returns.
 
         Requires: `payload` holds at most one range tombstone (the memtable keeps it as is)."""
+        pending = self.apply_encoded_now(tablet, token, key, payload, summary)
+        if pending is not None:
+            await pending
+
+    def apply_encoded_now(self, tablet: TabletId, token: int, key: bytes, payload: bytes,
+                          summary: PlainSummary | None) -> Awaitable[None] | None:
+        """`apply_encoded` as a plain call, for callers that want no coroutine when nothing must
+        wait (the write hot path: periodic commitlog, memtable below its limits). On return the
+        entry is in the commitlog buffer and the memtable; None means the write is also done
+        (durable per commitlog_sync), otherwise the caller must await what is returned (memory
+        pressure, a batch-mode sync) before reporting success. Raises what `apply_encoded` does,
+        at the call."""
         t = self._tablets.get(tablet)
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
@@ -251,6 +263,14 @@ class StorageEngine:
         mt.apply_encoded(token, key, payload, summary, size)
         self._memtable_bytes += size
         if mt.size_bytes >= self._flush_threshold or self._memtable_bytes >= self._shard_limit:
+            return self._finish_apply(t, pos, True)
+        if self._sync_batch:
+            return self._finish_apply(t, pos, False)
+        return None
+
+    async def _finish_apply(self, t: TabletState, pos: Position, pressure: bool) -> None:
+        """The waiting part of `apply_encoded_now`, in `apply`'s order: memory pressure, then sync."""
+        if pressure:
             await self._on_memory_pressure(t)
         if self._sync_batch:
             await self.commitlog.sync_to(pos)

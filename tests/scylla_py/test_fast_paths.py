@@ -838,6 +838,68 @@ def test_eager_execution_answers_every_request_on_its_own_stream(
         cluster.shutdown()
 
 
+# --- writes finished in the call: the metrics ---------------------------------------------------
+
+
+def _counters(node: ServerProcess) -> dict[str, float]:
+    """Per-request counters summed over shards (a forwarded request is counted by the shard
+    that received it), from one scrape."""
+    text = urllib.request.urlopen(f"http://{node.host}:{node.prometheus_port}/metrics", timeout=10).read().decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = None
+            if sample.name in ("scylla_transport_requests_serving",
+                               "scylla_storage_proxy_coordinator_write_latency_count",
+                               "scylla_storage_proxy_coordinator_write_unavailable"):
+                key = sample.name
+            elif sample.name == "scylla_transport_cql_requests_count" and sample.labels["kind"] == "EXECUTE":
+                key = "execute"
+            elif sample.name == "scylla_transport_cql_errors_total":
+                key = "errors_" + sample.labels["type"]
+            if key is not None:
+                out[key] = out.get(key, 0) + sample.value
+    return out
+
+
+def test_writes_finished_in_the_call_count_what_the_general_path_counts(
+    node_factory: Callable[..., ServerProcess],
+) -> None:
+    """On a periodic-commitlog node a plain one-row write the receiving shard owns is answered
+    without a coroutine (`QueryProcessor.execute_now`); one it forwards, or the general twin's,
+    is awaited. Same results, errors and per-request metrics either way, from both shards."""
+    node = node_factory("--commitlog-sync", "periodic", "--smp", str(SHARDS))
+    shards = [_OnShard(node, shard) for shard in range(SHARDS)]
+    try:
+        session = shards[0].session
+        ks = _ks(session)
+        _twins(session, ks, "k blob, c int, v blob, w blob", "k, c")
+        template = "INSERT INTO {ks}.{t} (k, c, v, w{xc}) VALUES (?, ?, ?, ?{xv})"
+        deltas = []
+        for variant in (PLAIN, GENERAL):
+            before = _counters(node)
+            for shard, o in enumerate(shards):
+                ps = o.session.prepare(template.format(ks=ks, **variant))
+                for i in range(40):
+                    o.session.execute(ps, (f"k{i}".encode(), shard, b"v%d" % i, None if i % 3 else b"w"))
+                for _ in range(3):
+                    with pytest.raises(InvalidRequest, match=_exactly("Key may not be empty")):
+                        o.session.execute(ps, (b"", shard, b"v", b"w"))
+            after = _counters(node)
+            deltas.append({k: after.get(k, 0) - before.get(k, 0) for k in after})
+        plain, general = deltas
+        assert plain == general
+        assert plain["execute"] == plain["scylla_storage_proxy_coordinator_write_latency_count"] == 2 * 43
+        assert plain["errors_invalid"] == 2 * 3
+        assert plain["scylla_storage_proxy_coordinator_write_unavailable"] == 0
+        assert _counters(node)["scylla_transport_requests_serving"] == 0
+        assert _dump(session, ks) == sorted((f"k{i}".encode(), shard, b"v%d" % i, None if i % 3 else b"w")
+                                            for i in range(40) for shard in range(SHARDS))
+    finally:
+        for o in shards:
+            o.close()
+
+
 # --- schema changes under prepared statements (placement cache) ----------------------------------
 
 
