@@ -18,10 +18,11 @@ element removal) read it through the context; the caller serializes them per par
 from __future__ import annotations
 
 import functools
+import operator
 import pickle
 import struct
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -85,6 +86,9 @@ class Operation:
     value: ValueGetter | None = None
     key: ValueGetter | None = None
     field_index: int = -1
+    # The value is the bind value at this index, as it is: `value` is a bare `?` whose type
+    # accepts any bytes, so its getter returns `bind[bind_index]` (see `_bare_bind_index`).
+    bind_index: int | None = None
 
     @property
     def needs_read(self) -> bool:
@@ -153,6 +157,11 @@ class ModificationPlan:
             return default_us
         assert isinstance(v, bytes)
         return int.from_bytes(v, "big", signed=True)
+
+    @functools.cached_property
+    def _constant_ttl(self) -> int | None:
+        """`ttl_of`'s value when it does not depend on the bind values (no `USING TTL ?`)."""
+        return None if self.ttl is not None else self.ttl_of(())
 
     def ttl_of(self, bind: BindValues) -> int:
         ttl = self.table.default_ttl_s
@@ -243,6 +252,17 @@ class ModificationPlan:
         columns = tuple(k[0] for k, _ in plain)
         return columns, tuple(g for _, g in plain), PlainRowEncoder(columns)
 
+    @functools.cached_property
+    def _plain_values(self) -> Callable[[BindValues], tuple[BoundValue, ...]] | None:
+        """The values of a plain write's columns, in `_plain_columns` order, in one C call, when
+        every one is a bare bind value (`Operation.bind_index`, two or more: itemgetter of one
+        index returns the value, not a tuple); else None and the getters are called one by one.
+        Same values as the getters; an IndexError where they raise InvalidRequest."""
+        indexes = [op.bind_index for op in self.operations]
+        if len(indexes) < 2 or any(i is None for i in indexes):
+            return None
+        return operator.itemgetter(*indexes)
+
     def build_plain(self, bind: BindValues, ts: int, now_s: int) -> list[Mutation]:
         """The mutations of a plain write (`is_plain_write`), one per partition."""
         keys = self.partition_keys(bind)
@@ -261,7 +281,8 @@ class ModificationPlan:
             pk = key_getter(bind)
             # a valid key: what `partition_keys` would return (otherwise it raises, below)
             if pk.__class__ is bytes and 0 < len(pk) <= 65535:
-                return self._encode_row(bind, pk, b"", self.ttl_of(bind), ts, now_s)
+                ttl = self._constant_ttl
+                return self._encode_row(bind, pk, b"", self.ttl_of(bind) if ttl is None else ttl, ts, now_s)
         keys = self.partition_keys(bind)
         ttl = self.ttl_of(bind)
         cks = self._write_clustering_keys(bind)
@@ -285,7 +306,14 @@ class ModificationPlan:
     def _encode_row(self, bind: BindValues, pk: bytes, ck: bytes, ttl: int, ts: int,
                     now_s: int) -> tuple[int, bytes, bytes, PlainSummary | None]:
         columns, getters, encoder = self._plain_columns
-        values = [g(bind) for g in getters]
+        fetch = self._plain_values
+        if fetch is not None:
+            try:
+                values: Sequence[BoundValue] = fetch(bind)
+            except IndexError:  # too few bind values: the getters raise the error
+                values = [g(bind) for g in getters]
+        else:
+            values = [g(bind) for g in getters]
         token = self.table.token_of(pk)
         marker = self.statement_kind == "insert"
         expiry = now_s + ttl if ttl else 0
@@ -532,6 +560,16 @@ def _using(u: A.Using, functions: FunctionResolver | None) -> tuple[ValueGetter 
     return ttl, ts
 
 
+def _bare_bind_index(term: Any, t: CQLType) -> int | None:
+    """The bind index of `term` when it is a bare `?` whose value needs no validation for `t`:
+    its getter (`values.compile_term`) then returns the bind value at that index unchanged."""
+    from cql.terms import BindMarker
+
+    if isinstance(term, BindMarker) and t.accepts_any_bytes:
+        return term.index
+    return None
+
+
 def prepare_insert(table: TableInfo, stmt: A.Insert, functions: FunctionResolver | None) -> ModificationPlan:
     if table.is_counter:
         raise InvalidRequest("INSERT statements are not allowed on counter tables, use UPDATE instead")
@@ -546,7 +584,8 @@ def prepare_insert(table: TableInfo, stmt: A.Insert, functions: FunctionResolver
         if c.kind in (ColumnKind.PARTITION_KEY, ColumnKind.CLUSTERING):
             relations.append(A.ColumnRelation(name, A.Operator.EQ, term))
         else:
-            ops.append(Operation(c, "set", compile_term(term, Receiver(name, c.type), functions)))
+            ops.append(Operation(c, "set", compile_term(term, Receiver(name, c.type), functions),
+                                 bind_index=_bare_bind_index(term, c.type)))
     missing_pk = [c.name for c in table.partition_key if c.name not in seen]
     if missing_pk:
         raise InvalidRequest(f"Some partition key parts are missing: {', '.join(missing_pk)}")
@@ -565,7 +604,8 @@ def prepare_update(table: TableInfo, stmt: A.Update, functions: FunctionResolver
         if isinstance(a, A.SetColumn):
             if t.is_counter:
                 raise InvalidRequest(f"Cannot set the value of counter column {c.name} (counters can only be incremented/decremented, not set)")
-            ops.append(Operation(c, "set", compile_term(a.value, Receiver(c.name, t), functions)))
+            ops.append(Operation(c, "set", compile_term(a.value, Receiver(c.name, t), functions),
+                                 bind_index=_bare_bind_index(a.value, t)))
         elif isinstance(a, A.AddToColumn | A.SubtractFromColumn | A.PrependToColumn):
             kind = "add" if isinstance(a, A.AddToColumn) else "remove" if isinstance(a, A.SubtractFromColumn) else "prepend"
             if t.is_counter:

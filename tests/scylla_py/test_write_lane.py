@@ -16,12 +16,13 @@ import asyncio
 import struct
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from cql.errors import InvalidRequest
 from cql.protocol.requests import Consistency, QueryParameters
+from cql.protocol.responses import Response, ResultVoid
 from scylla_py.config import load_config
 from scylla_py.daemon import Node
 from scylla_py.query_processor import QueryProcessor, Session
@@ -82,6 +83,15 @@ LANE: list[tuple[str, list[Any]]] = [
     ("INSERT INTO ks.ttl (k, v) VALUES (?, ?)", [i32(1), i32(2)]),  # the table's default TTL
     ("INSERT INTO ks.ttl (k, v) VALUES (?, ?) USING TTL 0", [i32(1), i32(2)]),
     ("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?)", [b"\x00" * 65535, b"v" * 70000, b"\x80"]),
+    # every value a bare `?` of a type taking any bytes: fetched in one call (`_plain_values`)
+    ("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?)", [b"k", None, b""]),
+    ("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?)", [b"k", UNSET, b"\x01"]),
+    ("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?)", [b"k", UNSET, UNSET]),
+    ("INSERT INTO ks.b (n, k, v) VALUES (?, ?, ?)", [b"\x01", b"k", None]),
+    ("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?) USING TTL ?", [b"k", b"v", b"\x02", i32(30)]),
+    ("UPDATE ks.b SET n = ?, v = ? WHERE k = ?", [b"\x03", b"v", b"k"]),
+    ("UPDATE ks.b SET n = ?, v = ? WHERE k = ?", [None, UNSET, b"k"]),
+    ("INSERT INTO ks.b (k, v, n) VALUES (?, 0x01, ?)", [b"k", b"\x04"]),  # a literal: the getters
 ]
 
 # shapes that address several rows (of one or more partitions): the Mutation path, a mutation
@@ -114,6 +124,9 @@ ERRORS: list[tuple[str, list[Any], str]] = [
      "Invalid unset value for column c"),
     ("UPDATE ks.c SET v = ? WHERE k = ? AND c = ? AND d = ?", [b"\x00", i32(1), UNSET, b"d"],
      "Invalid unset value for column c"),
+    # fewer values than markers (only callers that skip the count check): the getters' error
+    ("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?)", [b"k", b"v"],
+     "There were 2 markers(?) in CQL but 3 or more values expected"),
 ]
 
 
@@ -201,6 +214,25 @@ def test_the_simple_key_shortcut_is_taken_only_for_one_key_column_and_no_cluster
     _with_node(body)
 
 
+def test_values_are_fetched_in_one_call_only_when_every_one_is_a_bare_marker_taking_any_bytes() -> None:
+    """`_plain_values` (one itemgetter instead of a getter per column): the LANE and ERRORS cases
+    above pin its results against the Mutation path; this pins where it is used."""
+    async def body(node: Node, qp: QueryProcessor, session: Session) -> None:
+        def one_call(query: str) -> bool:
+            return _plan(qp, session, query)._plain_values is not None
+
+        assert one_call("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?)")
+        assert one_call("INSERT INTO ks.b (n, k, v) VALUES (?, ?, ?)")
+        assert one_call("UPDATE ks.b SET n = ?, v = ? WHERE k = ?")
+        assert one_call("INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?) USING TTL ?")
+        assert not one_call("INSERT INTO ks.b (k, v) VALUES (?, ?)")  # one value: the getter
+        assert not one_call("INSERT INTO ks.b (k, v, n) VALUES (?, 0x01, ?)")
+        assert not one_call("INSERT INTO ks.b (k, v, n) VALUES (?, (blob)?, ?)")
+        assert not one_call("INSERT INTO ks.s (k, v, w) VALUES (?, ?, ?)")  # int and text validate
+        assert not one_call("INSERT INTO ks.c (k, c, d, w, v) VALUES (?, ?, ?, ?, ?)")
+    _with_node(body)
+
+
 def test_the_processor_routes_one_row_writes_down_the_lane_and_the_rest_not() -> None:
     async def body(node: Node, qp: QueryProcessor, session: Session) -> None:
         proxy = node.proxy
@@ -239,4 +271,83 @@ def test_the_processor_routes_one_row_writes_down_the_lane_and_the_rest_not() ->
         sel = qp.prepare(session, "SELECT v, w FROM ks.s WHERE k = ?")
         resp = await qp.execute(session, sel.statement_id, QueryParameters(Consistency.ONE, (i32(77),)))
         assert list(resp.rows) == [[i32(5), b"five"]]  # type: ignore[attr-defined]
+    _with_node(body)
+
+
+# --- finished in the call (`QueryProcessor.execute_now` / `query_now`) -----------------------------
+
+
+def _write_metrics(node: Node) -> tuple[Any, ...]:
+    m = node.metrics
+    return (sum(m.write_latency.buckets), m.write_unavailable, m.cross_shard_ops, sum(m.read_latency.buckets))
+
+
+def test_writes_storage_takes_at_once_finish_in_the_call_with_the_awaited_paths_results_and_metrics() -> None:
+    """In periodic commitlog mode a one-row plain write to this shard's tablet is answered by
+    `execute_now` itself (a Response, no awaitable); every other statement hands back the
+    awaitable `execute` would. Either way: the same response, the same stored data, the same
+    metrics as `execute`, and the same errors (raised at the call)."""
+    async def body(node: Node, qp: QueryProcessor, session: Session) -> None:
+        async def run(now: bool, query: str, values: Sequence[Any], literal: bool = False) -> Any:
+            params = QueryParameters(Consistency.ONE, tuple(values))
+            before = _write_metrics(node)
+            try:
+                if literal:
+                    got: Any = qp.query_now(session, query, params) if now else qp.query(session, query, params)
+                else:
+                    qid = qp.prepare(session, query).statement_id
+                    got = qp.execute_now(session, qid, params) if now else qp.execute(session, qid, params)
+                finished = isinstance(got, Response)
+                resp = got if finished else await got
+            except InvalidRequest as e:
+                finished, resp = True, ("raised", str(e))
+            after = _write_metrics(node)
+            return finished, resp, tuple(b - a for a, b in zip(before, after, strict=True))
+
+        async def dump(table: str) -> Any:
+            resp = await qp.query(session, f"SELECT * FROM ks.{table}", QueryParameters(Consistency.ONE))
+            return sorted(resp.rows)  # type: ignore[attr-defined]
+
+        one_write = (1, 0, 0, 0)
+        for query, values in LANE:
+            for literal in (False, True):
+                if literal and values:
+                    continue
+                finished, resp, delta = await run(True, query, values, literal)
+                assert finished and resp == ResultVoid() and delta == one_write, query
+                assert await run(False, query, values, literal) == (False, resp, delta), query
+        for query, values in FALLBACK:  # several rows: the awaited path behind both
+            assert await run(True, query, values) == await run(False, query, values)
+            assert not (await run(True, query, values))[0]
+        for query, values, _ in ERRORS:
+            if len(values) < query.count("?"):
+                continue  # the processor refuses a short bind list before any write (below)
+            finished, resp, delta = await run(True, query, values)
+            assert finished and resp[0] == "raised" and delta == one_write, query
+            assert await run(False, query, values) == (True, resp, delta), query
+        short = await run(True, "INSERT INTO ks.b (k, v, n) VALUES (?, ?, ?)", [b"k", b"v"])
+        assert short == (True, ("raised", "There were 3 markers(?) in CQL but 2 bound variables"), (0, 0, 0, 0))
+        # what each stored is the same
+        tables = {t: await dump(t) for t in ("s", "c", "pk", "ttl", "b")}
+        for t in tables:
+            await qp.query(session, f"TRUNCATE ks.{t}", QueryParameters(Consistency.ONE))
+        for query, values in LANE + FALLBACK:
+            await run(False, query, values)
+        assert {t: await dump(t) for t in tables} == tables
+        # reads and writes that must wait are never finished in the call
+        sel = qp.prepare(session, "SELECT v FROM ks.s WHERE k = ?").statement_id
+        got = qp.execute_now(session, sel, QueryParameters(Consistency.ONE, (i32(1),)))
+        assert not isinstance(got, Response)
+        await cast(Awaitable[Response], got)
+        lwt = qp.prepare(session, "INSERT INTO ks.s (k, v) VALUES (?, ?) IF NOT EXISTS").statement_id
+        got = qp.execute_now(session, lwt, QueryParameters(Consistency.ONE, (i32(9), i32(9))))
+        assert not isinstance(got, Response)
+        await cast(Awaitable[Response], got)
+        assert isinstance(qp.execute_now(session, qp.prepare(session, LANE[0][0]).statement_id,
+                                         QueryParameters(Consistency.ONE, tuple(LANE[0][1]))), Response)
+        node.engine._sync_batch = True  # as in batch mode: a write waits for its fsync
+        got = qp.execute_now(session, qp.prepare(session, LANE[0][0]).statement_id,
+                             QueryParameters(Consistency.ONE, tuple(LANE[0][1])))
+        assert not isinstance(got, Response)
+        assert await cast(Awaitable[Response], got) == ResultVoid()
     _with_node(body)
