@@ -40,8 +40,9 @@ from .commitlog import CommitLog, LogTablet, Position, ReplayStats
 from .config import EngineStats, StorageConfig, TableOptions, TableStats
 from .errors import CorruptionError, StorageError, UnknownTabletError
 from .fs import FileSystem, RealFileSystem
-from .memtable import Memtable, as_mutation
+from .memtable import Memtable
 from .mutation import Mutation
+from .point_merge import point_row_versions
 from .read import (
     PartitionData,
     PointMiss,
@@ -424,51 +425,66 @@ class StorageEngine:
         t = self._tablets.get(tablet)
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
-        found, src, versions = self._versions(t, token, key)
-        return self._materialize(t, token, key, found, src, versions, slice)
+        versions, srcs, found = self._versions(t, token, key)
+        return self._materialize(t, token, key, versions, srcs, found, slice)
 
     def read_row(self, tablet: TabletId, token: int, key: bytes, ck: bytes, positions: Mapping[str, int],
                  width: int, slice: Slice) -> PointRow | PartitionData:
         """The point-read lane: clustering row `ck` of partition `key` as `point_row_encoded`
         gives it (a list of `width` values, `positions[column]` holding that simple column's
-        live value; None when the row is not live), read straight from the partition's codec
-        form, when the partition has one version. Otherwise `read(tablet, token, key, slice)`
-        (a PartitionData, or None), from the versions already found.
+        live value; None when the row is not live), read straight from the partition's versions
+        as they are stored: one in codec form (`point_row_encoded`), one Mutation (`point_row`),
+        or several (`point_row_versions`, which merges only what that row needs). Where the
+        lane cannot answer (a malformed version, counter cells to merge), `read(tablet, token,
+        key, slice)` (a PartitionData, or None), from the versions already found.
         Requires: `slice` selects exactly row `ck` (its ranges hold `ck` and no other full
         clustering key) and every column of `positions`; `positions` names only simple
         non-static columns, with distinct indexes below `width`."""
         t = self._tablets.get(tablet)
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
-        found, src, versions = self._versions(t, token, key)
-        if found is not None:
-            if not versions:
-                got = point_row_encoded(found, ck, positions, width, slice.now_s)
-                if got is not PointMiss.MALFORMED:
-                    return got
-        elif len(versions) <= 1:
-            return point_row(versions[0], ck, positions, width, slice.now_s) if versions else None
-        return self._materialize(t, token, key, found, src, versions, slice)
+        versions, srcs, found = self._versions(t, token, key)
+        got: PointRow | PointMiss
+        if len(versions) == 1:
+            v = versions[0]
+            if v.__class__ is Mutation:
+                return point_row(v, ck, positions, width, slice.now_s)
+            got = point_row_encoded(v, ck, positions, width, slice.now_s)
+        elif versions:
+            got = point_row_versions(versions, ck, positions, width, slice.now_s)
+        else:
+            return None
+        if not isinstance(got, PointMiss):
+            return got
+        return self._materialize(t, token, key, versions, srcs, found, slice)
 
-    def _versions(self, t: TabletState, token: int, key: bytes) -> tuple[Any, SSTableReader | None, list[Mutation]]:
-        """The versions of partition `key` in the tablet: decoded ones in `versions`; the first one
-        still in codec form (a memtable's encoded partition or an sstable's) in `found`, from
-        sstable `src` (None: from a memtable). If `found` is the only version, the caller can read
-        it without decoding."""
-        versions: list[Mutation] = []
-        found: Any = None
-        src: SSTableReader | None = None
+    def _versions(self, t: TabletState, token: int, key: bytes) -> tuple[list[Any], list[SSTableReader | None],
+                                                                          bool]:
+        """The versions of partition `key` in the tablet, in the order they are looked up
+        (memtable, flushing memtables, sstables), none decoded into a Mutation: each is a
+        memtable's Mutation (a partition written more than once: shared, never modify it) or a
+        codec form (a memtable's bytes unpacked, an sstable's partition), with in `srcs` the
+        sstable it came from (None: a memtable). `found`: the first version takes the place
+        `_materialize` gives it (see there). A corrupt sstable index or block found here is
+        quarantined and raises CorruptionError; a malformed partition is left for the reader
+        of it to report."""
+        versions: list[Any] = []
+        srcs: list[SSTableReader | None] = []
+        found = False
         pk = (token, key)
         v = t.memtable.partitions.get(pk)
         if v is not None:
             if isinstance(v, bytes):
-                found = _unpackb(v, raw=False, use_list=False)
+                versions.append(_unpackb(v, raw=False, use_list=False))
+                found = True
             else:
                 versions.append(v)
+            srcs.append(None)
         for mt in t.flushing:
             v = mt.partitions.get(pk)
             if v is not None:
-                versions.append(as_mutation(v))
+                versions.append(_unpackb(v, raw=False, use_list=False) if isinstance(v, bytes) else v)
+                srcs.append(None)
         for s in t.sstables:
             if s.min_token <= token <= s.max_token and s.bloom.might_contain(key):
                 try:
@@ -477,30 +493,42 @@ class StorageEngine:
                     self.quarantine(t, s)
                     raise
                 if obj is not None:
-                    if found is None and not versions:
-                        found = obj
-                        src = s
-                        continue
-                    versions.append(self._decode_read(t, s, obj))
-        return found, src, versions
+                    if not versions:
+                        found = True
+                    versions.append(obj)
+                    srcs.append(s)
+        return versions, srcs, found
 
-    def _materialize(self, t: TabletState, token: int, key: bytes, found: Any, src: SSTableReader | None,
-                     versions: list[Mutation], slice: Slice) -> PartitionData | None:
-        """`read`'s result from what `_versions` found."""
-        if found is not None:
-            if not versions:
-                if src is None:
-                    return materialize_encoded(found, slice)
-                try:
-                    return materialize_encoded(found, slice)
-                except (ValueError, TypeError, IndexError) as e:
-                    self.quarantine(t, src)
-                    raise CorruptionError(src.path("Data.db"), -1, f"malformed partition: {e}") from e
-            versions.append(self._decode_read(t, src, found))
+    def _materialize(self, t: TabletState, token: int, key: bytes, versions: list[Any],
+                     srcs: list[SSTableReader | None], found: bool, slice: Slice) -> PartitionData | None:
+        """`read`'s result from what `_versions` found: one codec-form version is materialized
+        as it is; otherwise every version is decoded and they are merged. A malformed sstable
+        partition quarantines its sstable and raises CorruptionError.
+
+        The merge order is the one reads always used (it changes no result, only which of two
+        malformed versions is reported first): a `found` first version (the current memtable's
+        encoded one, or the first sstable's when no memtable holds the partition) goes last."""
         if not versions:
             return None
-        merged = versions[0] if len(versions) == 1 else merge_versions(token, key, versions)
-        return materialize(merged, slice)
+        if len(versions) == 1:
+            v = versions[0]
+            if v.__class__ is Mutation:
+                return materialize(v, slice)
+            src = srcs[0]
+            if src is None:
+                return materialize_encoded(v, slice)
+            try:
+                return materialize_encoded(v, slice)
+            except (ValueError, TypeError, IndexError) as e:
+                self.quarantine(t, src)
+                raise CorruptionError(src.path("Data.db"), -1, f"malformed partition: {e}") from e
+        order = range(1, len(versions) + 1) if found else range(len(versions))
+        decoded: list[Mutation] = []
+        for i in order:
+            i %= len(versions)
+            v = versions[i]
+            decoded.append(v if v.__class__ is Mutation else self._decode_read(t, srcs[i], v))
+        return materialize(merge_versions(token, key, decoded), slice)
 
     def _decode_read(self, t: TabletState, s: SSTableReader | None, obj: Any) -> Mutation:
         if s is None:

@@ -242,10 +242,31 @@ class PointMiss(enum.Enum):
     the result stays typed)."""
 
     MALFORMED = 0  # the codec form does not parse: let `materialize_encoded` report it
+    UNSUPPORTED = 1  # the lane does not reconcile this (counter cells in several versions)
 
 
 # What a point-lane read returns: the row's values, None when the row does not exist (or is dead)
 PointRow = list[bytes | None] | None
+
+
+def encoded_row(rows_flat: Any, ck: bytes) -> Any:
+    """Row `ck` of a codec-form partition's rows (flat [ck, row, ...], ascending clustering
+    order, as the codec always writes them), or None. Raises what indexing and comparing a
+    malformed array raises (TypeError, IndexError)."""
+    n = len(rows_flat) >> 1
+    if n == 1:  # the common case: one row
+        return rows_flat[1] if rows_flat[0] == ck else None
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if rows_flat[2 * mid] < ck:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo == n or rows_flat[2 * lo] != ck:
+        return None
+    return rows_flat[2 * lo + 1]
 
 
 def point_row_encoded(o: Any, ck: bytes, positions: Mapping[str, int], width: int,
@@ -262,45 +283,38 @@ def point_row_encoded(o: Any, ck: bytes, positions: Mapping[str, int], width: in
     decide what a malformed partition means)."""
     try:
         _token, _key, pd, _static, rows_flat, rts_flat = o
-        n = len(rows_flat) >> 1
-        if n == 1:  # the common case: one row
-            if rows_flat[0] != ck:
-                return None
-            row = rows_flat[1]
-        else:
-            lo = 0
-            hi = n
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if rows_flat[2 * mid] < ck:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo == n or rows_flat[2 * lo] != ck:
-                return None
-            row = rows_flat[2 * lo + 1]
+        row = encoded_row(rows_flat, ck)
+        if row is None:
+            return None
         floor = pd[0] if pd is not None else _MIN_TS
         for i in range(0, len(rts_flat), 4):  # covering range tombstones (`covering_deletion`)
             if rts_flat[i] <= ck < rts_flat[i + 1] and rts_flat[i + 2] > floor:
                 floor = rts_flat[i + 2]
-        mk, dl, cf, cd = row
-        if dl is not None and dl[0] > floor:
-            floor = dl[0]
-        live = mk is not None and not (mk[0] <= floor or (mk[1] > 0 and mk[2] <= now_s))
-        out: list[bytes | None] = [None] * width
-        it = iter(cf)
-        for col, path, ts, value, ttl, exp, _counter in zip(it, it, it, it, it, it, it, strict=True):
-            if value is None or ts <= floor or (ttl > 0 and exp <= now_s):
-                continue
-            if cd and ts <= collection_shadow(cd, col):
-                continue
-            live = True
-            if path == b"":
-                slot = positions.get(col)
-                if slot is not None:
-                    out[slot] = value
+        return encoded_row_values(row, floor, positions, width, now_s)
     except (ValueError, TypeError, IndexError, KeyError):
         return PointMiss.MALFORMED
+
+
+def encoded_row_values(row: Any, floor: int, positions: Mapping[str, int], width: int, now_s: int) -> PointRow:
+    """`point_row_encoded`'s answer for codec-form row `row` under deletions up to `floor`
+    (partition deletion and covering range tombstones). Raises what a malformed row raises
+    (ValueError, TypeError, IndexError)."""
+    mk, dl, cf, cd = row
+    if dl is not None and dl[0] > floor:
+        floor = dl[0]
+    live = mk is not None and not (mk[0] <= floor or (mk[1] > 0 and mk[2] <= now_s))
+    out: list[bytes | None] = [None] * width
+    it = iter(cf)
+    for col, path, ts, value, ttl, exp, _counter in zip(it, it, it, it, it, it, it, strict=True):
+        if value is None or ts <= floor or (ttl > 0 and exp <= now_s):
+            continue
+        if cd and ts <= collection_shadow(cd, col):
+            continue
+        live = True
+        if path == b"":
+            slot = positions.get(col)
+            if slot is not None:
+                out[slot] = value
     return out if live else None
 
 

@@ -1,0 +1,191 @@
+"""The point-read lane over several versions of a partition (docs/storage/engine.md, "Point
+reads of several versions").
+
+Owns `point_row_versions`: the values of some simple columns of one clustering row, read
+straight from every version of its partition (codec form, as memtables and sstables hand them
+out, or a memtable's Mutation) into a result list, with no merged Mutation, Row or Cell built.
+
+Invariant: the answer is exactly what the general path gives, `point_row` of
+`merge_versions(versions)` (that is, the row `materialize` returns for a slice of just that
+row): the same existence and the same live values, whatever the versions hold (overwrites with
+equal timestamps, TTLs, row, partition, range and collection deletions, cell tombstones,
+markers or none). It gets there without merging the partition because, for one row, the merge
+reduces to a few maxima:
+- the deletions shadowing the row are the highest partition deletion, covering range
+  tombstone and row deletion of any version (`max_deletion` keeps the highest timestamp);
+- per collection column, the highest collection deletion;
+- the marker is the greatest under `reconcile_markers`' order (timestamp, has TTL, expiry);
+  whether it is live depends only on that key, so ties between versions do not matter;
+- each (column, path) holds the greatest cell under `reconcile_cells`' order; two cells that
+  tie on it are equal in everything the read looks at.
+It never purges (compaction's `compact_partition` drops gc-able tombstones; a read must not
+need to know gc_grace), so nothing here depends on gc_grace_seconds.
+
+Counter cells in more than one version merge shard-wise: the lane answers `UNSUPPORTED` and the
+caller takes the general path. A version that does not parse gives `MALFORMED`, so the general
+path (which knows where each version came from) reports and quarantines it. Never modifies its
+inputs: memtable Mutations are shared with the memtable, codec forms with the block cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from .codec import row_to_obj
+from .mutation import Mutation
+from .read import PointMiss, PointRow, encoded_row, encoded_row_values
+from .reconcile import covering_deletion
+
+_MIN_TS = -(1 << 63)
+
+
+class _Unsupported(Exception):
+    """Counter cells of one (column, path) in several versions: they do not reconcile by order."""
+
+
+def point_row_versions(versions: Sequence[Any], ck: bytes, positions: Mapping[str, int], width: int,
+                       now_s: int) -> PointRow | Literal[PointMiss.MALFORMED, PointMiss.UNSUPPORTED]:
+    """Clustering row `ck` of the partition whose versions are `versions` (each a codec-form
+    partition with rows in ascending clustering order, or a Mutation), as `point_row_encoded`
+    describes the result: `width` values with `positions[column]` holding that simple column's
+    live value, or None when the merged row is not live at `now_s`.
+    Requires: what `point_row_encoded` requires of `positions`; every version is of the same
+    partition. Order of `versions` does not matter (see the module docstring)."""
+    floor = _MIN_TS
+    rows: list[Any] = []  # the versions' codec-form rows `ck`
+    try:
+        for v in versions:
+            if v.__class__ is Mutation:
+                pd = v.partition_deletion
+                if pd is not None and pd.timestamp_us > floor:
+                    floor = pd.timestamp_us
+                if v.range_tombstones:
+                    floor = max(floor, covering_deletion(v.range_tombstones, ck))
+                r = v.rows.get(ck)
+                if r is not None:
+                    rows.append(row_to_obj(r))
+                continue
+            _token, _key, pd, _static, rows_flat, rts_flat = v
+            if pd is not None and pd[0] > floor:
+                floor = pd[0]
+            for i in range(0, len(rts_flat), 4):  # covering range tombstones (`covering_deletion`)
+                if rts_flat[i] <= ck < rts_flat[i + 1] and rts_flat[i + 2] > floor:
+                    floor = rts_flat[i + 2]
+            r = encoded_row(rows_flat, ck)
+            if r is not None:
+                rows.append(r)
+        if not rows:
+            return None
+        if len(rows) == 1:
+            # one version holds the row: the others only add deletions, already in `floor`
+            return encoded_row_values(rows[0], floor, positions, width, now_s)
+        return _merged_row(rows, floor, positions, width, now_s)
+    except _Unsupported:
+        return PointMiss.UNSUPPORTED
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+        return PointMiss.MALFORMED
+
+
+def _merged_row(rows: list[Any], floor: int, positions: Mapping[str, int], width: int, now_s: int) -> PointRow:
+    """The point-lane answer for the reconciled sum of codec-form rows `rows` (several versions
+    of one row) under deletions up to `floor`."""
+    best: tuple[int, bool, int] | None = None  # the winning marker's (timestamp, has TTL, expiry)
+    best_mk = None  # that marker
+    shadows: dict[str, int] | None = None  # column -> highest collection deletion timestamp
+    for mk, dl, _cf, cd in rows:
+        if dl is not None and dl[0] > floor:
+            floor = dl[0]
+        if mk is not None:
+            mkey = (mk[0], mk[1] > 0, mk[2])
+            if best is None or mkey > best:
+                best = mkey
+                best_mk = mk
+        if cd:
+            last: dict[str, int] = {}
+            for x in range(0, len(cd), 3):
+                last[cd[x]] = cd[x + 1]  # (the last entry of a column wins, as when decoding)
+            if shadows is None:
+                shadows = last
+            else:
+                for col, ts in last.items():
+                    if ts > shadows.get(col, _MIN_TS - 1):
+                        shadows[col] = ts
+    if shadows is None:
+        w = _newest_everywhere(rows)
+        if w is not None:
+            # the common overwrite: its cells win every (column, path) on timestamp alone, so the
+            # merged row is its cells with the winning marker, under every version's deletions
+            return encoded_row_values((best_mk, None, rows[w][2], ()), floor, positions, width, now_s)
+    live = best is not None and not (best[0] <= floor or (best[1] and best[2] <= now_s))
+    cur: dict[tuple[str, bytes], tuple[Any, ...]] = {}
+    for r in rows:
+        it = iter(r[2])
+        # strict: a cell array whose length is not a multiple of 7 is malformed (ValueError)
+        for c in zip(it, it, it, it, it, it, it, strict=True):
+            k = (c[0], c[1])
+            old = cur.get(k)
+            if old is None or _beats(c, old):
+                cur[k] = c
+    out: list[bytes | None] = [None] * width
+    for (col, path), c in cur.items():
+        ts = c[2]
+        value = c[3]
+        if value is None or ts <= floor or (c[4] > 0 and c[5] <= now_s):
+            continue
+        if shadows and ts <= shadows.get(col, _MIN_TS - 1):
+            continue
+        live = True
+        if path == b"":
+            slot = positions.get(col)
+            if slot is not None:
+                out[slot] = value
+    return out if live else None
+
+
+def _newest_everywhere(rows: list[Any]) -> int | None:
+    """The index of the version among codec-form rows `rows` whose every cell is newer than
+    every cell of the others, if they all hold the same (column, path)s in the same order and
+    no counter cell; else None (then each cell takes the general reconcile)."""
+    cf0 = rows[0][2]
+    n = len(cf0)
+    if not n or n % 7:
+        return None
+    cols = cf0[0::7]
+    paths = cf0[1::7]
+    lows = []
+    highs = []
+    for r in rows:
+        cf = r[2]
+        if len(cf) != n or cf[0::7] != cols or cf[1::7] != paths or True in cf[6::7]:
+            return None
+        t = cf[2::7]
+        lows.append(min(t))
+        highs.append(max(t))
+    low = max(lows)
+    w = lows.index(low)
+    for i, high in enumerate(highs):
+        if high >= low and i != w:
+            return None
+    return w
+
+
+def _beats(c: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
+    """Whether codec-form cell `c` wins over `old` under `reconcile_cells` (its order for
+    non-counter cells: timestamp; then a tombstone; then an expiring cell; then the larger
+    expiry; then the larger value). False on a tie: the two then read the same."""
+    if c[6] or old[6]:
+        raise _Unsupported
+    ts = c[2]
+    ots = old[2]
+    if ts != ots:
+        return bool(ts > ots)
+    v = c[3]
+    ov = old[3]
+    if v is None or ov is None:
+        return ov is not None  # a tombstone beats a live cell; two tombstones read the same
+    if (c[4] > 0) != (old[4] > 0):
+        return bool(c[4] > 0)
+    if c[5] != old[5]:
+        return bool(c[5] > old[5])
+    return bool(v > ov)
