@@ -12,7 +12,8 @@ holds them to it).
 
 `point_row_encoded` and `point_row` are the point-read lane: the values of some columns of one
 clustering row, read straight from a partition's only version (codec form or Mutation) into a
-result list, with no Row or Cell built. They apply the same deletions and TTL expiry as
+result list, with no Row or Cell built (`point_merge.py` does it for several versions, with
+`encoded_row` and `encoded_row_values`). They apply the same deletions and TTL expiry as
 `materialize`, and say whether the row exists by the same rule (a live marker or any live cell
 of any column). They never see static rows: the lane's caller selects no static column.
 """
