@@ -284,16 +284,38 @@ def point_row_encoded(o: Any, ck: bytes, positions: Mapping[str, int], width: in
     decide what a malformed partition means)."""
     try:
         _token, _key, pd, _static, rows_flat, rts_flat = o
-        row = encoded_row(rows_flat, ck)
-        if row is None:
-            return None
+        if len(rows_flat) == 2:  # the common case: one row (`encoded_row`, without the call)
+            if rows_flat[0] != ck:
+                return None
+            row = rows_flat[1]
+        else:
+            row = encoded_row(rows_flat, ck)
+            if row is None:
+                return None
         floor = pd[0] if pd is not None else _MIN_TS
         for i in range(0, len(rts_flat), 4):  # covering range tombstones (`covering_deletion`)
             if rts_flat[i] <= ck < rts_flat[i + 1] and rts_flat[i + 2] > floor:
                 floor = rts_flat[i + 2]
-        return encoded_row_values(row, floor, positions, width, now_s)
+        # (`encoded_row_values`, inlined: this is every point read of a partition's only version)
+        mk, dl, cf, cd = row
+        if dl is not None and dl[0] > floor:
+            floor = dl[0]
+        live = mk is not None and not (mk[0] <= floor or (mk[1] > 0 and mk[2] <= now_s))
+        out: list[bytes | None] = [None] * width
+        it = iter(cf)
+        for col, path, ts, value, ttl, exp, _counter in zip(it, it, it, it, it, it, it, strict=True):
+            if value is None or ts <= floor or (ttl > 0 and exp <= now_s):
+                continue
+            if cd and ts <= collection_shadow(cd, col):
+                continue
+            live = True
+            if path == b"":
+                slot = positions.get(col)
+                if slot is not None:
+                    out[slot] = value
     except (ValueError, TypeError, IndexError, KeyError):
         return PointMiss.MALFORMED
+    return out if live else None
 
 
 def encoded_row_values(row: Any, floor: int, positions: Mapping[str, int], width: int, now_s: int) -> PointRow:
