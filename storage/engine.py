@@ -81,6 +81,10 @@ class StorageEngine:
         self._tables: dict[UUID, TableOptions] = {}
         self._truncated: dict[UUID, tuple[int, int]] = {}
         self._tablets: dict[TabletId, TabletState] = {}
+        # The same registry keyed by (table id as an int, last token), for the lookups by id
+        # (every write and read does one): hashing a TabletId runs `UUID.__hash__`, Python code.
+        # Changed only together with `_tablets` (add_tablet, drop_tablet).
+        self._by_int: dict[tuple[int, int], TabletState] = {}
         self._started = False
         self._closed = False
         self._memtable_bytes = 0
@@ -135,12 +139,13 @@ class StorageEngine:
         load_tablet_dir(self.fs, state, self.cache, self._truncated.get(tablet[0]))
         self.counters["quarantined"] += state.quarantined
         self._tablets[tablet] = state
+        self._by_int[(tablet[0].int, tablet[1])] = state
 
     def tablets(self) -> list[TabletId]:
         return list(self._tablets)
 
     def _tablet(self, tablet: TabletId) -> TabletState:
-        t = self._tablets.get(tablet)
+        t = self._by_int.get((tablet[0].int, tablet[1]))
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
         return t
@@ -152,7 +157,7 @@ class StorageEngine:
         engine = self
 
         def resolve(tablet: TabletId) -> tuple[TabletState, tuple[int, int]] | None:
-            t = self._tablets.get(tablet)
+            t = self._by_int.get((tablet[0].int, tablet[1]))
             if t is None:
                 return None
             # entries at or before this position are in sstables already, or truncated away
@@ -212,7 +217,7 @@ class StorageEngine:
     async def apply(self, tablet: TabletId, mutation: Mutation) -> None:
         """Durable per commitlog_sync when it returns. Takes ownership of `mutation`.
         (`apply_encoded` repeats these steps for a write already encoded: keep them in step.)"""
-        t = self._tablets.get(tablet)
+        t = self._by_int.get((tablet[0].int, tablet[1]))
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
         if not (t.first_token < mutation.token <= t.last_token):
@@ -251,7 +256,7 @@ class StorageEngine:
         (durable per commitlog_sync), otherwise the caller must await what is returned (memory
         pressure, a batch-mode sync) before reporting success. Raises what `apply_encoded` does,
         at the call."""
-        t = self._tablets.get(tablet)
+        t = self._by_int.get((tablet[0].int, tablet[1]))
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
         if not (t.first_token < token <= t.last_token):
@@ -422,7 +427,7 @@ class StorageEngine:
     # -- reads --------------------------------------------------------------------------------
 
     def read(self, tablet: TabletId, token: int, key: bytes, slice: Slice) -> PartitionData | None:
-        t = self._tablets.get(tablet)
+        t = self._by_int.get((tablet[0].int, tablet[1]))
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
         versions, srcs, found = self._versions(t, token, key)
@@ -440,7 +445,7 @@ class StorageEngine:
         Requires: `slice` selects exactly row `ck` (its ranges hold `ck` and no other full
         clustering key) and every column of `positions`; `positions` names only simple
         non-static columns, with distinct indexes below `width`."""
-        t = self._tablets.get(tablet)
+        t = self._by_int.get((tablet[0].int, tablet[1]))
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
         versions, srcs, found = self._versions(t, token, key)
@@ -608,6 +613,7 @@ class StorageEngine:
             self._discard_tablet_data(t)
             self.fs.rmtree(t.directory)
             del self._tablets[tablet]
+            del self._by_int[(tablet[0].int, tablet[1])]
 
     # -- tablet as a unit (tablet_ops.py) -----------------------------------------------------
 
