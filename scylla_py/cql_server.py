@@ -42,6 +42,7 @@ from cql.protocol.responses import (
     ErrorResponse,
     Ready,
     Response,
+    ResultRows,
     ResultVoid,
     SchemaChangeEvent,
     Supported,
@@ -199,8 +200,10 @@ class CQLConnection(asyncio.Protocol):
                     resp = server.processor.query_now(self._session, req.query, req.params)
             except Exception as e:
                 resp = self._error_response(e, req)
-            # `is ResultVoid` first: isinstance() against the ABC-derived Response costs more.
-            if resp.__class__ is not ResultVoid and not isinstance(resp, Response):
+            # The two hot results' exact classes first: isinstance() against the ABC-derived
+            # Response costs more.
+            if resp.__class__ is not ResultVoid and resp.__class__ is not ResultRows \
+                    and not isinstance(resp, Response):
                 m.requests_serving += 1
                 self._start(self._finish(req, resp))
                 return

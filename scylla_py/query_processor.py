@@ -256,7 +256,8 @@ class QueryProcessor:
 
     # query_now() and execute_now() are query() and execute() for the CQL server's hot path: a
     # write that storage takes without waiting (a plain write in periodic commitlog mode, to a
-    # tablet of this shard) is done within the call, with no coroutine, and its Response
+    # tablet of this shard) and a point read (`SelectPlan.point`, no paging state) of a
+    # partition this shard owns are done within the call, with no coroutine, and their Response
     # returned; anything else returns the awaitable that query()/execute() would. Results,
     # errors (raised at the call or by the awaitable, as there) and metrics are the same.
 
@@ -266,6 +267,8 @@ class QueryProcessor:
         plan = p.plan
         if isinstance(plan, ModificationPlan):
             return self._modify_now(plan, bind, params.timestamp, False)
+        if plan.__class__ is SelectPlan and plan.point is not None and not params.paging_state:
+            return self._select_point_now(p, plan, bind, params, False)
         return self._execute(session, p, bind, params)
 
     def execute_now(self, session: Session, query_id: bytes,
@@ -279,6 +282,8 @@ class QueryProcessor:
         plan = p.plan
         if isinstance(plan, ModificationPlan):
             return self._modify_now(plan, bind, params.timestamp, True)
+        if plan.__class__ is SelectPlan and plan.point is not None and not params.paging_state:
+            return self._select_point_now(p, plan, bind, params, True)
         return self._execute(session, p, bind, params, from_prepared=True)
 
     def _bind(self, p: Prepared, params: QueryParameters) -> BindValues:
@@ -301,6 +306,9 @@ class QueryProcessor:
         s = p.statement
         plan = p.plan
         if isinstance(plan, SelectPlan):
+            if plan.point is not None and not params.paging_state:
+                read = self._select_point_now(p, plan, bind, params, from_prepared)
+                return read if isinstance(read, Response) else await read
             t0 = perf_counter_ns()
             hops = self._metrics.cross_shard_ops
             try:
@@ -311,10 +319,8 @@ class QueryProcessor:
             finally:
                 self._metrics.read_latency.observe((perf_counter_ns() - t0) / 1000)
             # A routing hint only when this request had to hop: on the replica shard it is not due.
-            if from_prepared and self._metrics.cross_shard_ops != hops and plan.restrictions.has_partition_keys:
-                keys = plan.restrictions.partition_keys(bind)
-                if len(keys) == 1:
-                    return self._with_routing_hint(resp, plan.table, keys[0])
+            if from_prepared and self._metrics.cross_shard_ops != hops:
+                return self._routed_read(resp, plan, bind)
             return resp
         if isinstance(plan, ModificationPlan):
             written = self._modify_now(plan, bind, params.timestamp, from_prepared)
@@ -346,14 +352,66 @@ class QueryProcessor:
 
     # --- reads ------------------------------------------------------------------------------
 
+    def _select_point_now(self, p: Prepared, plan: SelectPlan, bind: BindValues, params: QueryParameters,
+                          from_prepared: bool) -> Response | Awaitable[Response]:
+        """A SELECT taking the point-read lane (`plan.point`, no paging state) with its coordinator
+        metrics (read latency, unavailable) and routing hint: the ResultRows when storage answered
+        at once (this shard owns the partition: always, for a local read), else an awaitable of
+        it. Errors before any wait raise here, after the metrics are counted, as the awaitable
+        would count them. (`_execute`'s SELECT branch for the other reads: keep them in step.)"""
+        metrics = self._metrics
+        t0 = perf_counter_ns()
+        hops = metrics.cross_shard_ops
+        page_size = params.page_size if params.page_size is not None and params.page_size > 0 else None
+        try:
+            rows = plan.execute_point_now(bind, page_size, self._timestamps.now_s(), self._proxy.read_row)
+        except Unavailable:
+            metrics.read_unavailable += 1
+            metrics.read_latency.observe((perf_counter_ns() - t0) / 1000)
+            raise
+        except BaseException:
+            metrics.read_latency.observe((perf_counter_ns() - t0) / 1000)
+            raise
+        if not isinstance(rows, list):
+            return self._finish_point(p, plan, bind, params, from_prepared, rows, t0, hops)
+        metrics.read_latency.observe((perf_counter_ns() - t0) / 1000)
+        assert p.result_specs is not None
+        resp = ResultRows(p.result_specs, rows, None, no_metadata=from_prepared and params.skip_metadata)
+        if from_prepared and metrics.cross_shard_ops != hops:
+            return self._routed_read(resp, plan, bind)
+        return resp
+
+    async def _finish_point(self, p: Prepared, plan: SelectPlan, bind: BindValues, params: QueryParameters,
+                            from_prepared: bool, pending: Awaitable[list[list[bytes | None]]], t0: int,
+                            hops: int) -> Response:
+        """The waiting part of `_select_point_now` (another shard owns the partition)."""
+        metrics = self._metrics
+        try:
+            rows = await pending
+        except Unavailable:
+            metrics.read_unavailable += 1
+            raise
+        finally:
+            metrics.read_latency.observe((perf_counter_ns() - t0) / 1000)
+        assert p.result_specs is not None
+        resp = ResultRows(p.result_specs, rows, None, no_metadata=from_prepared and params.skip_metadata)
+        if from_prepared and metrics.cross_shard_ops != hops:
+            return self._routed_read(resp, plan, bind)
+        return resp
+
+    def _routed_read(self, resp: Response, plan: SelectPlan, bind: BindValues) -> Response:
+        """`resp` with a routing hint when the read named one partition (it had to hop)."""
+        if plan.restrictions.has_partition_keys:
+            keys = plan.restrictions.partition_keys(bind)
+            if len(keys) == 1:
+                return self._with_routing_hint(resp, plan.table, keys[0])
+        return resp
+
     async def _select(self, p: Prepared, plan: SelectPlan, bind: BindValues, params: QueryParameters,
                       from_prepared: bool) -> Response:
+        """A SELECT other than a point read (those are `_select_point_now`'s)."""
         page_size = params.page_size if params.page_size is not None and params.page_size > 0 else None
         now_s = self._timestamps.now_s()
-        if plan.point is not None and not params.paging_state:
-            rows = await plan.execute_point(bind, page_size, now_s, self._proxy.read_row)
-            assert p.result_specs is not None
-            return ResultRows(p.result_specs, rows, None, no_metadata=from_prepared and params.skip_metadata)
         ctx_holder: list[SystemContext] = []
 
         def virtual_rows(t: TableInfo) -> list[dict[str, bytes | None]]:

@@ -213,6 +213,15 @@ class SelectPlan:
         """The rows of `execute` from the start (no paging state) for a statement with `point`
         set, evaluating (and rejecting) the bind values in the same order. A one-row result never
         has another page."""
+        rows = self.execute_point_now(bind, page_size, now_s, read_row)
+        return rows if isinstance(rows, list) else await rows
+
+    def execute_point_now(
+        self, bind: BindValues, page_size: int | None, now_s: int, read_row: ReadRowFn,
+    ) -> list[list[bytes | None]] | Awaitable[list[list[bytes | None]]]:
+        """`execute_point` as a plain call: the rows themselves when `read_row` answered at once
+        (this shard owns the partition), else an awaitable of them (it must be awaited). Errors
+        of the bind values raise at the call, in `execute_point`'s order."""
         lane = self.point
         assert lane is not None
         # (`_int_param` of an absent LIMIT is None: not called for it on this path)
@@ -230,7 +239,17 @@ class SelectPlan:
             return [lane.complete(got, t, key, ck)]
         if got is None:
             return []
-        p = got if isinstance(got, PartitionData) else await got
+        if isinstance(got, PartitionData):
+            return self._point_rows(got, limit, page_size, ppl, now_s)
+        return self._point_rows_later(got, limit, page_size, ppl, now_s)
+
+    async def _point_rows_later(self, pending: Awaitable[PartitionData | None], limit: int | None,
+                                page_size: int | None, ppl: int | None, now_s: int) -> list[list[bytes | None]]:
+        return self._point_rows(await pending, limit, page_size, ppl, now_s)
+
+    def _point_rows(self, p: PartitionData | None, limit: int | None, page_size: int | None, ppl: int | None,
+                    now_s: int) -> list[list[bytes | None]]:
+        """The point lane's rows of a partition storage handed back whole (the general machinery)."""
         page = _PageBuilder(limit, page_size, ppl, None, None, 0)
         if p is not None:
             self._take_rows(p, 0, page, now_s)

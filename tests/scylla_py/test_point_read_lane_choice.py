@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
+from cql.errors import InvalidRequest
 from cql.protocol.requests import Consistency, QueryParameters
-from cql.protocol.responses import ResultRows
+from cql.protocol.responses import Response, ResultRows
 from scylla_py.config import load_config
 from scylla_py.daemon import Node
 from scylla_py.query_processor import QueryProcessor, Session
-from scylla_py.statements.select import SelectPlan
+from scylla_py.statements.select import SelectPlan, _encode_state
 from storage.engine import StorageEngine
 
 _PLAIN = QueryParameters(Consistency.ONE)
@@ -164,6 +165,130 @@ def test_the_lane_reads_a_partitions_only_version_itself_and_hands_the_rest_over
             resp = await qp.execute(session, lane, QueryParameters(Consistency.ONE, (i32(1), i32(1)), page_size=1))
             assert isinstance(resp, ResultRows) and resp.rows == [[i32(11)]] and resp.paging_state is None
             assert spy.take() == {"read_row": 1, "read": 0, "_materialize": 0}
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())
+
+
+# --- finished in the call (`QueryProcessor.execute_now` / `query_now`) -----------------------------
+
+def _i32(n: int) -> bytes:
+    return n.to_bytes(4, "big", signed=True)
+
+
+# Every lane shape (LANE, in order) with the bind values read: rows that exist, in one version
+# or several, rows and partitions that do not, and bind values each shape rejects.
+_MISS, _HIT, _TWICE, _FLUSHED = 9, 1, 2, 3  # partition keys: absent, memtable, memtable + sstable, sstable
+LANE_VALUES: list[list[tuple[Any, ...]]] = [
+    [(_i32(k), _i32(c)) for k in (_HIT, _TWICE, _FLUSHED, _MISS) for c in (2, 5)] + [(_i32(1), None)],
+    [(_i32(2), _i32(_HIT)), (_i32(2), _i32(_TWICE)), (_i32(5), _i32(_FLUSHED)), (None, _i32(1))],
+    [()],
+    [(_i32(_HIT), _i32(2), _i32(1)), (_i32(_TWICE), _i32(2), _i32(9)), (_i32(_HIT), _i32(2), _i32(0)),
+     (_i32(_HIT), _i32(2), None), (_i32(_MISS), _i32(2), _i32(-1))],
+    [(_i32(_TWICE), _i32(2)), (_i32(_MISS), _i32(2))],
+    [(_i32(k),) for k in (_HIT, _TWICE, _FLUSHED, _MISS)],
+    [(_i32(_TWICE),), (None,)],
+    [()],
+    [(b"a", _i32(k)) for k in (_HIT, _TWICE, _FLUSHED, _MISS)],
+]
+assert len(LANE_VALUES) == len(LANE)
+
+
+def _metrics_of(node: Node) -> tuple[int, ...]:
+    m = node.metrics
+    return (sum(m.read_latency.buckets), m.read_unavailable, m.cross_shard_ops, sum(m.write_latency.buckets))
+
+
+def test_point_reads_finish_in_the_call_with_the_awaited_and_general_paths_results_and_metrics(
+        tmp_path: Path) -> None:
+    """A point read of this shard's partition (every lane shape, every storage state) is answered
+    by `execute_now`/`query_now` itself: a Response, no awaitable. `execute`, and the same
+    statement with its lane switched off (the general machinery), give the same response, the
+    same errors (raised at the call) and the same metrics. Reads that are not the lane's, and lane
+    statements with a paging state, hand back the awaitable `execute` would."""
+    async def scenario() -> None:
+        node, qp, session, ks = await _node(tmp_path)
+        try:
+            engine = node.engine
+            assert engine is not None
+            ins_t = f"INSERT INTO {ks}.t (k, c, v, w, f, b) VALUES (?, ?, ?, ?, ?, ?)"
+            ins_p = f"INSERT INTO {ks}.p (k, v, w) VALUES (?, ?, ?)"
+            ins_q = f"INSERT INTO {ks}.q (k1, k2, v) VALUES (?, 'a', ?)"
+
+            async def write(k: int, v: int) -> None:
+                for c in (2, 5):
+                    await qp.query(session, ins_t, QueryParameters(Consistency.ONE, (
+                        _i32(k), _i32(c), _i32(v + c), b"w%d" % v, b"\x00\x00\x00\x01\x00\x00\x00\x04" + _i32(v),
+                        b"b")))
+                await qp.query(session, ins_p, QueryParameters(Consistency.ONE, (_i32(k), _i32(v), b"p%d" % v)))
+                await qp.query(session, ins_q, QueryParameters(Consistency.ONE, (_i32(k), _i32(v))))
+
+            await write(_FLUSHED, 30)
+            await write(_TWICE, 20)
+            await engine.flush()
+            await write(_TWICE, 21)
+            await write(_HIT, 10)
+            await qp.query(session, f"DELETE w FROM {ks}.p WHERE k = {_HIT}", _PLAIN)
+
+            async def run(how: str, query: str, values: tuple[Any, ...], literal: bool = False,
+                          paging_state: bytes | None = None) -> tuple[bool, Any, tuple[int, ...]]:
+                params = QueryParameters(Consistency.ONE, values, page_size=100, paging_state=paging_state,
+                                         skip_metadata=True)
+                p = qp._cached(query, session.keyspace) if literal else \
+                    qp._prepared[qp.prepare(session, query).statement_id]
+                plan = p.plan
+                assert isinstance(plan, SelectPlan)
+                lane = plan.point
+                if how == "general":
+                    plan.point = None
+                before = _metrics_of(node)
+                finished: bool | None = None
+                try:
+                    if literal:
+                        got: Any = qp.query_now(session, query, params) if how == "now" else \
+                            qp.query(session, query, params)
+                    else:
+                        got = qp.execute_now(session, p.id, params) if how == "now" else \
+                            qp.execute(session, p.id, params)
+                    finished = isinstance(got, Response)
+                    resp = got if finished else await got
+                except InvalidRequest as e:
+                    finished = finished is None  # raised at the call, or by the awaitable
+                    resp = ("raised", str(e))
+                finally:
+                    plan.point = lane
+                return finished, resp, tuple(b - a for a, b in zip(before, _metrics_of(node), strict=True))
+
+            one_read = (1, 0, 0, 0)
+            rows_seen = 0
+            for query, value_sets in zip(LANE, LANE_VALUES, strict=True):
+                query = query.format(ks=ks)
+                for values in value_sets:
+                    for literal in (False, True):
+                        if literal and values:
+                            continue
+                        finished, resp, delta = await run("now", query, values, literal)
+                        assert finished and delta == one_read, (query, values)
+                        assert await run("execute", query, values, literal) == (False, resp, delta), (query, values)
+                        assert (await run("general", query, values, literal))[1:] == (resp, delta), (query, values)
+                        if isinstance(resp, ResultRows):
+                            assert resp.no_metadata == (not literal) and resp.paging_state is None
+                            rows_seen += len(resp.rows)
+            assert rows_seen >= 15  # the values above read rows, not only misses
+            # Not the lane's: the awaitable `execute` hands back, the same answer.
+            for query in GENERAL:
+                query = query.format(ks=ks)
+                values = tuple(_i32(1) for _ in range(query.count("?")))
+                if " IN ?" in query:
+                    continue  # a list value; the lane's refusal of it is pinned above
+                now = await run("now", query, values)
+                assert not now[0] and now == await run("execute", query, values), query
+            # A lane statement resuming a page: the general path, awaited.
+            lane_q = LANE[0].format(ks=ks)
+            state = _encode_state(_i32(_HIT), None, 0, 0)
+            now = await run("now", lane_q, (_i32(_HIT), _i32(2)), paging_state=state)
+            assert not now[0] and now == await run("execute", lane_q, (_i32(_HIT), _i32(2)), paging_state=state)
         finally:
             await node.stop()
 
