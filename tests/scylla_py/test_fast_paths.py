@@ -851,7 +851,9 @@ def _counters(node: ServerProcess) -> dict[str, float]:
             key = None
             if sample.name in ("scylla_transport_requests_serving",
                                "scylla_storage_proxy_coordinator_write_latency_count",
-                               "scylla_storage_proxy_coordinator_write_unavailable"):
+                               "scylla_storage_proxy_coordinator_write_unavailable",
+                               "scylla_storage_proxy_coordinator_read_latency_count",
+                               "scylla_storage_proxy_coordinator_read_unavailable"):
                 key = sample.name
             elif sample.name == "scylla_transport_cql_requests_count" and sample.labels["kind"] == "EXECUTE":
                 key = "execute"
@@ -895,6 +897,51 @@ def test_writes_finished_in_the_call_count_what_the_general_path_counts(
         assert _counters(node)["scylla_transport_requests_serving"] == 0
         assert _dump(session, ks) == sorted((f"k{i}".encode(), shard, b"v%d" % i, None if i % 3 else b"w")
                                             for i in range(40) for shard in range(SHARDS))
+    finally:
+        for o in shards:
+            o.close()
+
+
+def test_point_reads_finished_in_the_call_count_what_the_general_path_counts(
+    node_factory: Callable[..., ServerProcess],
+) -> None:
+    """A point read (`SelectPlan.point`) of a partition the receiving shard owns is answered
+    without a coroutine (`QueryProcessor.execute_now`); one of a partition the other shard owns
+    is forwarded and awaited, and its general twin (`k IN ?`) is always awaited. Same rows,
+    errors and per-request metrics either way, from both shards."""
+    node = node_factory("--smp", str(SHARDS))
+    shards = [_OnShard(node, shard) for shard in range(SHARDS)]
+    try:
+        session = shards[0].session
+        ks = _ks(session)
+        session.execute(f"CREATE TABLE {ks}.t (k blob, c int, v blob, PRIMARY KEY (k, c))")
+        ins = session.prepare(f"INSERT INTO {ks}.t (k, c, v) VALUES (?, ?, ?)")
+        keys = [f"k{i}".encode() for i in range(40)]
+        for i, k in enumerate(keys):
+            if i % 4:  # every fourth key read is of no partition
+                session.execute(ins, (k, 1, b"v%d" % i))
+        assert _table_shards(session, ks, "t") == set(range(SHARDS))
+        deltas, answers = [], []
+        for pk, key_of in (("k = ?", lambda k: k), ("k IN ?", lambda k: [k])):
+            before = _counters(node)
+            got = []
+            for o in shards:
+                ps = o.session.prepare(f"SELECT v FROM {ks}.t WHERE {pk} AND c = ?")
+                got.append([[tuple(r) for r in o.session.execute(ps, (key_of(k), 1))] for k in keys])
+                for _ in range(3):
+                    with pytest.raises(InvalidRequest, match=_exactly("Invalid null value in condition for column c")):
+                        o.session.execute(ps, (key_of(keys[0]), None))
+            after = _counters(node)
+            deltas.append({k: after.get(k, 0) - before.get(k, 0) for k in after})
+            answers.append(got)
+        lane, general = deltas
+        assert lane == general
+        assert lane["execute"] == lane["scylla_storage_proxy_coordinator_read_latency_count"] == SHARDS * 43
+        assert lane["errors_invalid"] == SHARDS * 3
+        assert lane["scylla_storage_proxy_coordinator_read_unavailable"] == 0
+        assert _counters(node)["scylla_transport_requests_serving"] == 0
+        expected = [[] if i % 4 == 0 else [(b"v%d" % i,)] for i in range(len(keys))]
+        assert answers[0] == answers[1] == [expected] * SHARDS
     finally:
         for o in shards:
             o.close()
