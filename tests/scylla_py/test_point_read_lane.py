@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -149,18 +149,6 @@ def _check(sessions: Sequence[Session], ks: str, stage: str) -> dict[tuple[str, 
                     assert got == want, (stage, template, key)
                     answers[(template, key)] = got
     return answers
-
-
-@pytest.fixture
-def on_shards(server: ServerProcess) -> Iterator[list[_OnShard]]:
-    sessions: list[_OnShard] = []
-    try:
-        for shard in range(SHARDS):
-            sessions.append(_OnShard(server, shard))
-        yield sessions
-    finally:
-        for s in sessions:
-            s.close()
 
 
 def test_point_reads_match_the_general_path_in_every_storage_state(server: ServerProcess, session: Session,

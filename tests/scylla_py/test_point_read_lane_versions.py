@@ -11,27 +11,13 @@ shapes and the one-sstable/one-memtable states are `test_point_read_lane.py`'s.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from cassandra.cluster import Session
 
 from tests.harness import ServerProcess
 from tests.scylla_py.test_fast_paths import SHARDS, _ks, _OnShard, _table_shards
 from tests.scylla_py.test_point_read_lane import T_QUERIES, _check, _rest, _write_shapes
-
-
-@pytest.fixture
-def on_shards(server: ServerProcess) -> Iterator[list[_OnShard]]:
-    sessions: list[_OnShard] = []
-    try:
-        for shard in range(SHARDS):
-            sessions.append(_OnShard(server, shard))
-        yield sessions
-    finally:
-        for s in sessions:
-            s.close()
 
 
 def _layer(s: Session, ks: str, ts: int, n: int) -> None:
