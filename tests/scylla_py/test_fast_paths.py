@@ -859,11 +859,15 @@ def test_writes_finished_in_the_call_count_what_the_general_path_counts(
     without a coroutine (`QueryProcessor.execute_now`); one it forwards, or the general twin's,
     is awaited. Same results, errors and per-request metrics either way, from both shards."""
     node = node_factory("--commitlog-sync", "periodic", "--smp", str(SHARDS))
+    cluster, session = _connect(node)  # closed before the windows: see the point-read test below
+    try:
+        ks = _ks(session)
+        _twins(session, ks, "k blob, c int, v blob, w blob", "k, c")
+    finally:
+        cluster.shutdown()
     shards = [_OnShard(node, shard) for shard in range(SHARDS)]
     try:
         session = shards[0].session
-        ks = _ks(session)
-        _twins(session, ks, "k blob, c int, v blob, w blob", "k, c")
         template = "INSERT INTO {ks}.{t} (k, c, v, w{xc}) VALUES (?, ?, ?, ?{xv})"
         deltas = []
         for variant in (PLAIN, GENERAL):
