@@ -196,6 +196,20 @@ def test_memtable_keeps_a_partition_written_once_encoded() -> None:
         [(1, b"k"), (2, b"k"), (3, b"k")]
 
 
+@given(st.lists(st.tuples(st.integers(-3, 3), st.binary(max_size=2)), max_size=40), st.integers(1, 5))
+def test_sorted_chunks_lists_every_partition_in_token_then_key_order(pks: list[tuple[int, bytes]],
+                                                                     size: int) -> None:
+    # few tokens: most examples have partitions sharing a token (ordered by key then)
+    mt = Memtable()
+    for i, (token, key) in enumerate(pks):
+        mt.partitions[(token, key)] = b"v%d" % i  # the stored form, as a plain write keeps it
+    mt.seal((1, 1))
+    chunks = list(mt.sorted_chunks(size))
+    assert all(0 < len(ts) <= size and len(ts) == len(ks) == len(vs) for ts, ks, vs in chunks)
+    got = [((t, k), v) for ts, ks, vs in chunks for t, k, v in zip(ts, ks, vs, strict=True)]
+    assert got == sorted(mt.partitions.items())
+
+
 def test_strict_packer_writes_what_a_plain_packer_writes() -> None:
     import enum
 
