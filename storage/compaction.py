@@ -450,7 +450,7 @@ def run_compaction(fs: FileSystem, directory: Path, generation: int, inputs: Seq
                         objs = [_unpackb(it[3], raw=False, use_list=False) for it in group]
                     except Exception:  # (msgpack raises several types): find which, and report it
                         objs = [_decode_item(inputs, it) for it in group]
-                    if mergeable and all(plain[it[2]] for it in group):
+                    if mergeable and (all_plain or all(plain[it[2]] for it in group)):
                         res = merge_plain_versions(objs)
                         if res is not None:
                             # the plain totals count every input row and cell: take back the
