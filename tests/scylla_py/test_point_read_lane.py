@@ -63,6 +63,18 @@ T_KEYS += [(99, "a", 1, "x"), (1, "b", 1, "x")]
 P_KEYS = [*range(1, 12), 99]
 
 
+def _make_tables(session: Session) -> str:
+    """A keyspace of 4 tablets (on both shards) with the tables `_write_shapes` fills: `t`, with
+    every key, clustering and column shape the lane reads, and `p`, one key column only."""
+    ks = _ks(session, initial_tablets=4)
+    session.execute(f"CREATE TABLE {ks}.t (k int, k2 text, c1 int, c2 text, s int static, v int, w text, "
+                    "f frozen<list<int>>, b blob, l list<int>, PRIMARY KEY ((k, k2), c1, c2)) "
+                    "WITH CLUSTERING ORDER BY (c1 ASC, c2 DESC)")
+    session.execute(f"CREATE TABLE {ks}.p (k int PRIMARY KEY, v int, w text, l list<int>)")
+    assert _table_shards(session, ks, "t") == set(range(SHARDS))
+    return ks
+
+
 def _write_shapes(s: Session, ks: str, ts: int) -> None:
     """Every row shape, written with timestamps from `ts` (a later call writes over the earlier)."""
     def q(cql: str, *params: Any) -> None:
@@ -153,12 +165,7 @@ def _check(sessions: Sequence[Session], ks: str, stage: str) -> dict[tuple[str, 
 
 def test_point_reads_match_the_general_path_in_every_storage_state(server: ServerProcess, session: Session,
                                                                     on_shards: list[_OnShard]) -> None:
-    ks = _ks(session, initial_tablets=4)
-    session.execute(f"CREATE TABLE {ks}.t (k int, k2 text, c1 int, c2 text, s int static, v int, w text, "
-                    "f frozen<list<int>>, b blob, l list<int>, PRIMARY KEY ((k, k2), c1, c2)) "
-                    "WITH CLUSTERING ORDER BY (c1 ASC, c2 DESC)")
-    session.execute(f"CREATE TABLE {ks}.p (k int PRIMARY KEY, v int, w text, l list<int>)")
-    assert _table_shards(session, ks, "t") == set(range(SHARDS))
+    ks = _make_tables(session)
     sessions = [o.session for o in on_shards]
     ts = 1_000_000
     _write_shapes(session, ks, ts)

@@ -16,8 +16,8 @@ from typing import Any
 from cassandra.cluster import Session
 
 from tests.harness import ServerProcess
-from tests.scylla_py.test_fast_paths import SHARDS, _ks, _OnShard, _table_shards
-from tests.scylla_py.test_point_read_lane import T_QUERIES, _check, _rest, _write_shapes
+from tests.scylla_py.test_fast_paths import _OnShard
+from tests.scylla_py.test_point_read_lane import T_QUERIES, _check, _make_tables, _rest, _write_shapes
 
 
 def _layer(s: Session, ks: str, ts: int, n: int) -> None:
@@ -65,12 +65,7 @@ def _layer(s: Session, ks: str, ts: int, n: int) -> None:
 
 def test_overwrites_across_memtable_and_sstables_read_as_the_general_path(
         server: ServerProcess, session: Session, on_shards: list[_OnShard]) -> None:
-    ks = _ks(session, initial_tablets=4)
-    session.execute(f"CREATE TABLE {ks}.t (k int, k2 text, c1 int, c2 text, s int static, v int, w text, "
-                    "f frozen<list<int>>, b blob, l list<int>, PRIMARY KEY ((k, k2), c1, c2)) "
-                    "WITH CLUSTERING ORDER BY (c1 ASC, c2 DESC)")
-    session.execute(f"CREATE TABLE {ks}.p (k int PRIMARY KEY, v int, w text, l list<int>)")
-    assert _table_shards(session, ks, "t") == set(range(SHARDS))
+    ks = _make_tables(session)
     sessions = [o.session for o in on_shards]
     flush = f"/storage_service/keyspace_flush/{ks}"
     ts = 1_000_000
