@@ -63,13 +63,26 @@ class Timer:
 
 def raw_mb(eng: StorageEngine) -> float:
     """Uncompressed data bytes (MB) of the tablet's sstables."""
-    return sum(s.stats["data_bytes_uncompressed"] for s in eng._tablets[TABLET].sstables) / (1 << 20)
+    return float(sum(s.stats["data_bytes_uncompressed"] for s in eng._tablets[TABLET].sstables)) / (1 << 20)
 
 
 def report(name: str, n: float, unit: str, t: Timer) -> None:
     fmt = ">12,.1f" if n / max(t.cpu, 1e-9) < 1000 else ">12,.0f"
     print(f"{name:<44} {n / t.wall:{fmt}} {unit} (wall)  {n / max(t.cpu, 1e-9):{fmt}} {unit} (cpu)"
           f"   [{n:,.0f} in {t.wall:.2f}s wall, {t.cpu:.2f}s cpu]", flush=True)
+
+
+async def compact_and_report(eng: StorageEngine, what: str) -> Timer:
+    """Major compaction of the tablet, reported as "major compaction<what> (N MB)" per compressed
+    and per uncompressed input MB; its timer."""
+    st = eng.stats()
+    raw_in = raw_mb(eng)
+    with Timer() as t:
+        await eng.compact()
+    mb_in = st.sstable_bytes / (1 << 20)
+    report(f"major compaction{what} ({mb_in:.0f} MB)", mb_in, "MB/s", t)
+    report(f"  same, uncompressed ({raw_in:.0f} MB)", raw_in, "MB/s", t)
+    return t
 
 
 async def open_engine(d: Path, **cfg: object) -> StorageEngine:
@@ -131,13 +144,7 @@ async def bench_dataset(base: Path, n: int, reads: int) -> None:
         if (i + 1) % chunk == 0:
             await eng.flush()
     await eng.flush()
-    st = eng.stats()
-    raw_in = raw_mb(eng)
-    with Timer() as t:
-        await eng.compact()
-    mb_in = st.sstable_bytes / (1 << 20)
-    report(f"major compaction of {st.sstable_count} sstables ({mb_in:.0f} MB)", mb_in, "MB/s", t)
-    report(f"  same, uncompressed ({raw_in:.0f} MB)", raw_in, "MB/s", t)
+    await compact_and_report(eng, f" of {eng.stats().sstable_count} sstables")
     st = eng.stats()
     raw = n * (100 + len(b"key%010d" % 0) + len(CK) + 1)
     print(f"{'bytes on disk per 100-byte cell':<44} {st.sstable_bytes / n:>12.1f} bytes  "
@@ -178,13 +185,7 @@ async def bench_wide_compaction(base: Path, partitions: int, rows: int) -> None:
                 m.rows[ck] = Row(marker=LivenessInfo(r), cells={("v", b""): Cell(r, vals[(p + r) % 1000])})
             await eng.apply(TABLET, m)
         await eng.flush()
-    st = eng.stats()
-    raw_in = raw_mb(eng)
-    with Timer() as t:
-        await eng.compact()
-    mb_in = st.sstable_bytes / (1 << 20)
-    report(f"major compaction, {rows}-row partitions ({mb_in:.0f} MB)", mb_in, "MB/s", t)
-    report(f"  same, uncompressed ({raw_in:.0f} MB)", raw_in, "MB/s", t)
+    await compact_and_report(eng, f", {rows}-row partitions")
     await eng.close()
 
 
@@ -215,13 +216,7 @@ async def bench_overwrite(base: Path, n: int) -> None:
     report(f"flush, stress rows (4 x {n:,} partitions)", 4 * n, "partitions/s", flush)
     print(f"{'  same, per partition':<44} {flush_wall / (4 * n) * 1e6:>12.2f} us (wall) "
           f"{flush_cpu / (4 * n) * 1e6:>12.2f} us (cpu)", flush=True)
-    st = eng.stats()
-    raw_in = raw_mb(eng)
-    with Timer() as t:
-        await eng.compact()
-    mb_in = st.sstable_bytes / (1 << 20)
-    report(f"major compaction, 4 overwrites ({mb_in:.0f} MB)", mb_in, "MB/s", t)
-    report(f"  same, uncompressed ({raw_in:.0f} MB)", raw_in, "MB/s", t)
+    t = await compact_and_report(eng, ", 4 overwrites")
     print(f"{'  same, per partition (of ' + format(n, ',') + ')':<44} {t.wall / n * 1e6:>12.2f} us (wall) "
           f"{t.cpu / n * 1e6:>12.2f} us (cpu)", flush=True)
     assert eng.stats().sstable_count == 1
