@@ -26,6 +26,7 @@ CQL write straight from its values, without building the Mutation first.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -237,41 +238,109 @@ def encode_plain_row(token: int, key: bytes, ck: bytes, marker: bool, columns: S
     return payload, (ts, ts, len(cf) // 7) if plain else None
 
 
+# Pieces of msgpack's own encoding, for `PlainRowEncoder` to join rather than pack (format spec:
+# github.com/msgpack/msgpack/blob/master/spec.md). Every constant piece is made by `_pack`
+# itself; the few encodings written here by hand (bin headers, 64-bit ints) are the ones a
+# `Packer(use_bin_type=True)` chooses, and tests/storage/test_plain_row_bytes.py compares
+# them with it at every boundary.
+_BIN8_HEADERS = tuple(bytes((0xC4, n)) for n in range(256))  # bin 8: lengths < 256
+_BIN8_HEADER_OF = dict(enumerate(_BIN8_HEADERS)).__getitem__  # (a dict's is a fast builtin method)
+_pack_bin16_header = struct.Struct(">BH").pack
+_pack_bin32_header = struct.Struct(">BI").pack
+_pack_uint64 = struct.Struct(">BQ").pack
+_pack_int64 = struct.Struct(">Bq").pack
+_UINT32_END = 1 << 32
+_FALSE_BYTES = _pack(False)
+_INT32_MIN = -(1 << 31)
+
+
+def _bin_header(n: int) -> bytes:
+    """The msgpack header of a bin of `n` bytes (n < 2**32)."""
+    if n < 256:
+        return _BIN8_HEADERS[n]
+    return _pack_bin16_header(0xC5, n) if n < 65536 else _pack_bin32_header(0xC6, n)
+
+
+def _int_bytes(v: int) -> bytes:
+    """`_pack(v)` for an int64: timestamps and tokens nearly always take one of the two 9-byte
+    forms msgpack picks for |v| beyond 32 bits (uint 64 for v >= 2**32, int 64 below -2**31)."""
+    if v >= _UINT32_END:
+        return _pack_uint64(0xCF, v)
+    if v < _INT32_MIN:
+        return _pack_int64(0xD3, v)
+    return _pack(v)  # type: ignore[no-any-return]
+
+
 class PlainRowEncoder:
     """`encode_plain_row` for one fixed, non-empty list of columns (a prepared statement's),
-    cheaper per call: the cell array is copied from a template made once, and the per-write
-    fields are stored into it by slice (no Python-level step per cell). Values with a None
-    (cell tombstones) take `encode_plain_row` itself. Immutable; safe to share."""
+    cheaper per call: the payload is joined from msgpack pieces (constant ones made once, per
+    write only the token, key, timestamp, TTL and the values with their bin headers) instead of
+    building the partition's nested lists and packing them, which was most of a write's codec
+    work. Values with a None (cell tombstones) take `encode_plain_row` itself. Immutable; safe to
+    share."""
 
-    __slots__ = ("_count", "_template", "columns")
+    __slots__ = ("_count", "_row_no_marker", "_row_plain_marker", "_template", "columns")
 
     def __init__(self, columns: Sequence[str]) -> None:
         if not columns:
             raise ValueError("a plain row encoder needs at least one column")
         self.columns = tuple(columns)
-        self._count = len(self.columns)
-        template: list[Any] = []
+        n = self._count = len(self.columns)
+        # The payload, `[token, key, None, None, [ck, [marker, None, cells, []]], []]`, as pieces:
+        #   0 array(6)  1 token  2 key header  3 key  4 nil nil array(2)  5 ck header  6 ck (an
+        #   empty ck as template)
+        #   7 array(4) and the marker up to its timestamp  8 timestamp  9 the marker's rest, nil,
+        #   array(7n)  then per cell i at 10 + 5i: column and empty path, timestamp, value header,
+        #   value, (TTL, expiry, false)  and last: the two empty arrays.
+        cells_header: bytes = _pack(None) + _pack([None] * (7 * n))[:-(7 * n)]  # nil, array(7n) header
+        self._row_no_marker = _pack([None] * 4)[:1] + _pack(None) + cells_header
+        self._row_plain_marker = _pack([0, 0])[1:] + cells_header  # "TTL 0, expiry 0", then the rest
+        template: list[bytes] = [
+            _pack([None] * 6)[:1], b"", b"", b"", _pack(None) * 2 + _pack([None] * 2)[:1], _pack(b""), b"",
+            _pack([None] * 4)[:1] + _pack([None] * 3)[:1], b"", self._row_plain_marker,
+        ]
         for col in self.columns:
-            template += (col, b"", 0, None, 0, 0, False)
+            template += (_pack(col) + _pack(b""), b"", b"", b"", _pack(0) + _pack(0) + _pack(False))
+        template.append(_pack([]) * 2)
         self._template = template
 
     def encode(self, token: int, key: bytes, ck: bytes, marker: bool, values: Sequence[bytes | None], ts: int,
                ttl: int, expiry: int, now_s: int) -> tuple[bytes, PlainSummary | None]:
-        """`encode_plain_row(token, key, ck, marker, self.columns, values, ...)`.
-        Requires: one value per column."""
-        if None in values:
+        """`encode_plain_row(token, key, ck, marker, self.columns, values, ...)`: the same bytes,
+        summary and errors (ValueError unless one value per column). A value that has no len()
+        (None, or anything else but bytes) is handed to `encode_plain_row` itself."""
+        parts: list[Any] = self._template.copy()
+        # (typed Any: the values are bytes once the header line has passed; mypy cannot follow)
+        sized: Sequence[Any] = values
+        try:
+            # len(None) raises TypeError: a None value (a cell tombstone) is found here, with no
+            # `None in values` pass (~1k instructions).
+            parts[12::5] = map(_BIN8_HEADER_OF, map(len, sized))
+        except TypeError:
             return encode_plain_row(token, key, ck, marker, self.columns, values, ts, ttl, expiry, now_s)
+        except KeyError:  # a value of 256 bytes or more
+            parts[12::5] = map(_bin_header, map(len, sized))
         n = self._count
-        cf = self._template.copy()
-        # (extended slice assignment raises ValueError unless `values` has one value per column)
-        cf[3::7] = values
-        cf[2::7] = (ts,) * n
+        parts[13::5] = values
+        tsb = parts[8] = _pack_uint64(0xCF, ts) if ts >= _UINT32_END else _int_bytes(ts)
+        parts[11::5] = (tsb,) * n
+        parts[1] = _pack_uint64(0xCF, token) if token >= _UINT32_END else _int_bytes(token)
+        n_key = len(key)
+        parts[2] = _BIN8_HEADERS[n_key] if n_key < 256 else _bin_header(n_key)
+        parts[3] = key
+        if ck:
+            parts[5] = _bin_header(len(ck))
+            parts[6] = ck
         if ttl:
-            cf[4::7] = (ttl,) * n
-            cf[5::7] = (expiry,) * n
-        payload: bytes = _pack([token, key, None, None, [ck, [[ts, ttl, expiry] if marker else None, None, cf, []]],
-                                []])
-        return payload, None if ttl else (ts, ts, n)
+            tail = _int_bytes(ttl) + _int_bytes(expiry)
+            parts[14::5] = (tail + _FALSE_BYTES,) * n
+            if marker:
+                parts[9] = tail + self._row_plain_marker[2:]
+        if not marker:
+            parts[7] = parts[7][:1]
+            parts[8] = b""
+            parts[9] = self._row_no_marker[1:]
+        return b"".join(parts), None if ttl else (ts, ts, n)
 
 
 def row_from_obj(o: Any) -> Row:

@@ -317,13 +317,17 @@ class ModificationPlan:
         token = self.table.token_of(pk)
         marker = self.statement_kind == "insert"
         expiry = now_s + ttl if ttl else 0
-        if UNSET in values:  # unset: the column is left alone
+        try:
+            payload, summary = encoder.encode(token, pk, ck, marker, cast("list[bytes | None]", values),
+                                              ts, ttl, expiry, now_s)
+        except TypeError:
+            # An UNSET value (the column is left alone) is no bytes: the encoder raises TypeError
+            # for it, so the usual write pays no `UNSET in values` pass (~1k instructions).
+            if UNSET not in values:
+                raise
             columns = tuple(c for c, v in zip(columns, values, strict=True) if v is not UNSET)
             set_values = [v for v in values if v is not UNSET]
             payload, summary = encode_plain_row(token, pk, ck, marker, columns, set_values, ts, ttl, expiry, now_s)
-        else:
-            payload, summary = encoder.encode(token, pk, ck, marker, cast("list[bytes | None]", values),
-                                              ts, ttl, expiry, now_s)  # (no UNSET in `values`)
         return token, pk, payload, summary
 
     def _plain_mutations(self, bind: BindValues, keys: list[bytes], cks: list[bytes], ts: int, ttl: int,
