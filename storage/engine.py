@@ -42,7 +42,7 @@ from .errors import CorruptionError, StorageError, UnknownTabletError
 from .fs import FileSystem, RealFileSystem
 from .memtable import Memtable
 from .mutation import Mutation
-from .point_merge import point_row_versions
+from .point_merge import point_row_settled, point_row_versions
 from .read import (
     PartitionData,
     PointMiss,
@@ -94,7 +94,8 @@ class StorageEngine:
         self._compacting: set[TabletId] = set()
         self.counters: dict[str, int] = {"compactions": 0, "compaction_bytes_in": 0,
                                          "compaction_bytes_out": 0, "flushes": 0, "flush_bytes": 0,
-                                         "quarantined": 0, "expired_sstables_dropped": 0}
+                                         "quarantined": 0, "expired_sstables_dropped": 0,
+                                         "point_reads": 0, "point_read_sstables": 0, "point_reads_stopped": 0}
         self._sync_batch = config.commitlog_sync == "batch"
         self._flush_threshold = config.memtable_flush_threshold_bytes
         self._shard_limit = config.shard_memtable_limit_bytes
@@ -441,26 +442,72 @@ class StorageEngine:
         as they are stored: one in codec form (`point_row_encoded`), one Mutation (`point_row`),
         or several (`point_row_versions`, which merges only what that row needs). Where the
         lane cannot answer (a malformed version, counter cells to merge), `read(tablet, token,
-        key, slice)` (a PartitionData, or None), from the versions already found.
+        key, slice)` (a PartitionData, or None), from every version.
+
+        Reads in timestamp order (docs/storage/engine.md, "Point reads in timestamp order"):
+        every memtable, then the sstables that may hold the key by descending max timestamp,
+        stopping before one whose max timestamp is below the bound up to which the versions
+        read so far settle the row (`point_row_settled`): nothing in it, or in any sstable after
+        it, can change the answer. Counted in `counters`: `point_reads`, `point_read_sstables`
+        (partition lookups in sstables) and `point_reads_stopped` (reads that left an sstable
+        that may hold the key unread).
         Requires: `slice` selects exactly row `ck` (its ranges hold `ck` and no other full
         clustering key) and every column of `positions`; `positions` names only simple
         non-static columns, with distinct indexes below `width`."""
         t = self._by_int.get((tablet[0].int, tablet[1]))
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
-        versions, srcs, found = self._versions(t, token, key)
-        got: PointRow | PointMiss
-        if len(versions) == 1:
-            v = versions[0]
-            if v.__class__ is Mutation:
-                return point_row(v, ck, positions, width, slice.now_s)
-            got = point_row_encoded(v, ck, positions, width, slice.now_s)
-        elif versions:
-            got = point_row_versions(versions, ck, positions, width, slice.now_s)
-        else:
-            return None
+        counters = self.counters
+        counters["point_reads"] += 1
+        versions: list[Any] = []
+        pk = (token, key)
+        v = t.memtable.partitions.get(pk)
+        if v is not None:
+            versions.append(_unpackb(v, raw=False, use_list=False) if isinstance(v, bytes) else v)
+        for mt in t.flushing:
+            v = mt.partitions.get(pk)
+            if v is not None:
+                versions.append(_unpackb(v, raw=False, use_list=False) if isinstance(v, bytes) else v)
+        got: PointRow | PointMiss = None
+        settled_us = 0
+        fresh = False  # `got` and `settled_us` are those of `versions` as they are
+        looked_up = 0
+        order = t.read_order_list if t.read_order_of is t.sstables else t.read_order()
+        for max_us, s in order:
+            if not (s.min_token <= token <= s.max_token and s.bloom.might_contain(key)):
+                continue
+            if versions:
+                if not fresh:
+                    got, settled_us = point_row_settled(versions, ck, positions, width, slice.now_s)
+                    fresh = True
+                if max_us < settled_us:
+                    counters["point_reads_stopped"] += 1
+                    break
+            looked_up += 1
+            try:
+                obj = s.get_encoded(token, key)
+            except CorruptionError:
+                self.quarantine(t, s)
+                raise
+            if obj is not None:
+                versions.append(obj)
+                fresh = False
+        if looked_up:
+            counters["point_read_sstables"] += looked_up
+        if not fresh:
+            if len(versions) == 1:
+                v = versions[0]
+                if v.__class__ is Mutation:
+                    return point_row(v, ck, positions, width, slice.now_s)
+                got = point_row_encoded(v, ck, positions, width, slice.now_s)
+            elif versions:
+                got = point_row_versions(versions, ck, positions, width, slice.now_s)
+            else:
+                return None
         if not isinstance(got, PointMiss):
             return got
+        # the general path sees every version, including any this read left unread
+        versions, srcs, found = self._versions(t, token, key)
         return self._materialize(t, token, key, versions, srcs, found, slice)
 
     def _versions(self, t: TabletState, token: int, key: bytes) -> tuple[list[Any], list[SSTableReader | None],

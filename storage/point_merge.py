@@ -34,10 +34,11 @@ from typing import Any, Literal
 
 from .codec import row_to_obj
 from .mutation import Mutation
-from .read import PointMiss, PointRow, encoded_row, encoded_row_values
+from .read import PointMiss, PointRow, collection_shadow, encoded_row, encoded_row_values
 from .reconcile import covering_deletion
 
 _MIN_TS = -(1 << 63)
+_MAX_TS = (1 << 63) - 1
 
 
 class _Unsupported(Exception):
@@ -52,29 +53,8 @@ def point_row_versions(versions: Sequence[Any], ck: bytes, positions: Mapping[st
     live value, or None when the merged row is not live at `now_s`.
     Requires: what `point_row_encoded` requires of `positions`; every version is of the same
     partition. Order of `versions` does not matter (see the module docstring)."""
-    floor = _MIN_TS
-    rows: list[Any] = []  # the versions' codec-form rows `ck`
     try:
-        for v in versions:
-            if v.__class__ is Mutation:
-                pd = v.partition_deletion
-                if pd is not None and pd.timestamp_us > floor:
-                    floor = pd.timestamp_us
-                if v.range_tombstones:
-                    floor = max(floor, covering_deletion(v.range_tombstones, ck))
-                r = v.rows.get(ck)
-                if r is not None:
-                    rows.append(row_to_obj(r))
-                continue
-            _token, _key, pd, _static, rows_flat, rts_flat = v
-            if pd is not None and pd[0] > floor:
-                floor = pd[0]
-            for i in range(0, len(rts_flat), 4):  # covering range tombstones (`covering_deletion`)
-                if rts_flat[i] <= ck < rts_flat[i + 1] and rts_flat[i + 2] > floor:
-                    floor = rts_flat[i + 2]
-            r = encoded_row(rows_flat, ck)
-            if r is not None:
-                rows.append(r)
+        floor, rows = _gather(versions, ck)
         if not rows:
             return None
         if len(rows) == 1:
@@ -85,6 +65,150 @@ def point_row_versions(versions: Sequence[Any], ck: bytes, positions: Mapping[st
         return PointMiss.UNSUPPORTED
     except (ValueError, TypeError, IndexError, KeyError, AttributeError):
         return PointMiss.MALFORMED
+
+
+def point_row_settled(versions: Sequence[Any], ck: bytes, positions: Mapping[str, int], width: int,
+                      now_s: int) -> tuple[PointRow | Literal[PointMiss.MALFORMED, PointMiss.UNSUPPORTED], int]:
+    """`point_row_versions(versions, ...)` and the bound `settled_us` up to which that answer
+    is settled: it is also the answer for `versions` plus any further versions of the partition
+    whose every timestamp (cells, markers, deletions of every kind) is below `settled_us`.
+    `_MIN_TS` (-2**63) when nothing is settled; then read every version.
+
+    The bound is the larger of two (a version older than either cannot change the answer):
+    - the highest deletion covering the row (partition, range, row deletion): everything
+      older is shadowed by it, whatever it is;
+    - the smaller of (a) the newest live marker or cell of the row (it stays the winner of its
+      marker or (column, path) and stays live: an older deletion cannot shadow it) and (b) the
+      oldest winning cell among the columns of `positions`, each of which must have one (live,
+      expired or a tombstone: an older cell loses to it under `reconcile_cells`' order).
+    Equal timestamps do not settle (they reconcile by value and kind), hence "below". Counter
+    cells (they merge shard-wise, not by timestamp) settle nothing. Requires what
+    `point_row_versions` requires."""
+    try:
+        floor, rows = _gather(versions, ck)
+        if not rows:
+            return None, floor  # no row, and whatever is under `floor` stays shadowed
+        if len(rows) == 1:
+            return _row_settled(rows[0], floor, positions, width, now_s)
+        return _merged_row(rows, floor, positions, width, now_s), _rows_settled(rows, floor, positions, now_s)
+    except _Unsupported:
+        return PointMiss.UNSUPPORTED, _MIN_TS
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+        return PointMiss.MALFORMED, _MIN_TS
+
+
+def _gather(versions: Sequence[Any], ck: bytes) -> tuple[int, list[Any]]:
+    """The highest partition deletion or covering range tombstone of `versions` (`_MIN_TS` if
+    none), and the versions' codec-form rows `ck`. Raises what a malformed version raises."""
+    floor = _MIN_TS
+    rows: list[Any] = []
+    for v in versions:
+        if v.__class__ is Mutation:
+            pd = v.partition_deletion
+            if pd is not None and pd.timestamp_us > floor:
+                floor = pd.timestamp_us
+            if v.range_tombstones:
+                floor = max(floor, covering_deletion(v.range_tombstones, ck))
+            r = v.rows.get(ck)
+            if r is not None:
+                rows.append(row_to_obj(r))
+            continue
+        _token, _key, pd, _static, rows_flat, rts_flat = v
+        if pd is not None and pd[0] > floor:
+            floor = pd[0]
+        for i in range(0, len(rts_flat), 4):  # covering range tombstones (`covering_deletion`)
+            if rts_flat[i] <= ck < rts_flat[i + 1] and rts_flat[i + 2] > floor:
+                floor = rts_flat[i + 2]
+        r = encoded_row(rows_flat, ck)
+        if r is not None:
+            rows.append(r)
+    return floor, rows
+
+
+def _row_settled(row: Any, floor: int, positions: Mapping[str, int], width: int,
+                 now_s: int) -> tuple[PointRow, int]:
+    """`encoded_row_values(row, floor, ...)` and `point_row_settled`'s bound, in one pass over
+    the cells of the one version's row `row`."""
+    mk, dl, cf, cd = row
+    if dl is not None and dl[0] > floor:
+        floor = dl[0]
+    live = mk is not None and not (mk[0] <= floor or (mk[1] > 0 and mk[2] <= now_s))
+    newest_live = mk[0] if live else _MIN_TS  # (a)
+    oldest = _MAX_TS  # (b): of the cells of `positions`' columns
+    seen = 0  # bit `slot` set: that column has a cell (a set of slots: duplicates count once)
+    counter = False
+    out: list[bytes | None] = [None] * width
+    it = iter(cf)
+    for col, path, ts, value, ttl, exp, is_counter in zip(it, it, it, it, it, it, it, strict=True):
+        slot = positions.get(col) if path == b"" else None
+        if slot is not None:
+            seen |= 1 << slot
+            if ts < oldest:
+                oldest = ts
+        if is_counter:
+            counter = True
+        if value is None or ts <= floor or (ttl > 0 and exp <= now_s):
+            continue
+        if cd and ts <= collection_shadow(cd, col):
+            continue
+        live = True
+        if ts > newest_live:
+            newest_live = ts
+        if slot is not None:
+            out[slot] = value
+    if counter:
+        settled = _MIN_TS
+    elif seen.bit_count() != len(positions):
+        settled = floor
+    else:
+        settled = max(floor, min(newest_live, oldest))
+    return (out if live else None), settled
+
+
+def _rows_settled(rows: list[Any], floor: int, positions: Mapping[str, int], now_s: int) -> int:
+    """`point_row_settled`'s bound for codec-form rows `rows` (several versions of one row)
+    under deletions up to `floor`. Raises `_Unsupported` on counter cells."""
+    best: tuple[int, bool, int] | None = None  # the winning marker's (timestamp, has TTL, expiry)
+    shadows: dict[str, int] = {}  # column -> highest collection deletion timestamp
+    cur: dict[tuple[str, bytes], tuple[Any, ...]] = {}
+    for mk, dl, cf, cd in rows:
+        if dl is not None and dl[0] > floor:
+            floor = dl[0]
+        if mk is not None:
+            mkey = (mk[0], mk[1] > 0, mk[2])
+            if best is None or mkey > best:
+                best = mkey
+        if cd:
+            last: dict[str, int] = {}
+            for x in range(0, len(cd), 3):
+                last[cd[x]] = cd[x + 1]  # (the last entry of a column wins, as when decoding)
+            for col, ts in last.items():
+                if ts > shadows.get(col, _MIN_TS - 1):
+                    shadows[col] = ts
+        it = iter(cf)
+        for c in zip(it, it, it, it, it, it, it, strict=True):
+            if c[6]:
+                raise _Unsupported
+            k = (c[0], c[1])
+            old = cur.get(k)
+            if old is None or _beats(c, old):
+                cur[k] = c
+    newest_live = _MIN_TS
+    if best is not None and best[0] > floor and not (best[1] and best[2] <= now_s):
+        newest_live = best[0]
+    for (col, _path), c in cur.items():
+        ts = c[2]
+        if (ts > newest_live and c[3] is not None and ts > floor and not (c[4] > 0 and c[5] <= now_s)
+                and ts > shadows.get(col, _MIN_TS - 1)):
+            newest_live = ts
+    oldest = _MAX_TS
+    for col in positions:
+        w = cur.get((col, b""))
+        if w is None:
+            return floor
+        if w[2] < oldest:
+            oldest = w[2]
+    return max(floor, min(newest_live, oldest))
 
 
 def _merged_row(rows: list[Any], floor: int, positions: Mapping[str, int], width: int, now_s: int) -> PointRow:

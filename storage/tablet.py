@@ -4,7 +4,9 @@ Owns loading a tablet directory (deleting incomplete writes, removing sstables s
 completed compaction, quarantining corrupt ones) and the live sstable list.
 
 Invariants:
-- `sstables` holds every committed, non-quarantined sstable of the tablet exactly once;
+- `sstables` holds every committed, non-quarantined sstable of the tablet exactly once; it is
+  replaced by a new list on every change, never changed in place (readers iterate it without a
+  lock, and `read_order` notices a change by the list's identity);
 - `memtable` is the only memtable taking writes; `flushing` are sealed ones, oldest first, still
   visible to reads until their sstable is in `sstables`;
 - generations only grow, so a new file name never collides with an old one.
@@ -50,9 +52,25 @@ class TabletState:
     quarantined: int = 0
     dropped: bool = False
     log: LogTablet = field(init=False)
+    # `sstables` by descending max timestamp, as (max_timestamp_us, sstable), and the `sstables`
+    # list it was built from: point reads visit sstables in this order (`read_order`)
+    read_order_list: list[tuple[int, SSTableReader]] = field(default_factory=list, init=False)
+    read_order_of: list[SSTableReader] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.log = LogTablet(self.tablet)
+
+    def read_order(self) -> list[tuple[int, SSTableReader]]:
+        """The tablet's sstables as (max_timestamp_us, sstable), descending max timestamp (ties
+        in `sstables` order): the order point reads visit them in. Rebuilt only when `sstables`
+        was replaced since the last call (a flush, compaction, quarantine, ingest, truncate);
+        the list returned is never changed afterwards, so a caller may keep iterating it."""
+        if self.read_order_of is not self.sstables:
+            ss = self.sstables
+            self.read_order_list = sorted(((s.stats["max_timestamp_us"], s) for s in ss),
+                                      key=lambda e: e[0], reverse=True)
+            self.read_order_of = ss
+        return self.read_order_list
 
     def new_generation(self) -> int:
         g = self.next_generation

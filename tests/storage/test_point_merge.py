@@ -236,7 +236,8 @@ def test_read_row_agrees_with_read_across_memtables_and_sstables(
 
 def test_a_malformed_sstable_version_is_quarantined_and_reported() -> None:
     """A lane read of a row whose sstable version does not parse takes the general path, which
-    quarantines that sstable and raises CorruptionError (as `read` does)."""
+    quarantines that sstable and raises CorruptionError (as `read` does). A read that the
+    memtable's version settles does not open that sstable at all, so it serves without noticing."""
     from storage.sstable_writer import SSTableWriter
 
     async def body() -> None:
@@ -246,16 +247,23 @@ def test_a_malformed_sstable_version_is_quarantined_and_reported() -> None:
         w = SSTableWriter(fs, eng.tablet_dir(TABLET), 50, expected_partitions=1, bloom_fp_chance=0.01,
                           block_size_bytes=4096, replay_position=(0, 0))
         w.stats.add_copied(1, 1, 1)
+        w.stats.absorb(1, 1, 1, 1, True)  # (timestamps up to 1)
         w.add_packed(1, b"bad", msgpack.packb([1, b"bad", None, None, [ck(0), [None, None, ["a", b"", 1, b"v"], []]],
                                                []]))
         w.finish()
         eng = await open_engine(fs, FakeClock())
         await eng.apply(TABLET, mut(1, b"bad", {ck(0): row(5, a=b"x")}))  # a second version of that row
         sl = Slice(ranges=((ck(0), ck(0) + b"\x00"),), columns=frozenset(["a"]), now_s=NOW)
+        # column a at 5 in the memtable: settled against the sstable's timestamps (up to 1)
+        assert eng.read_row(TABLET, 1, b"bad", ck(0), {"a": 0}, 1, sl) == [b"x"]
+        assert eng.counters["point_reads_stopped"] == 1 and eng.counters["point_read_sstables"] == 0
+        assert eng.stats().quarantined_sstables == 0
+        # column b has no cell in the memtable: the read goes on into the malformed version
+        sl = Slice(ranges=((ck(0), ck(0) + b"\x00"),), columns=frozenset(["a", "b"]), now_s=NOW)
         with pytest.raises(CorruptionError) as ei:
-            eng.read_row(TABLET, 1, b"bad", ck(0), {"a": 0}, 1, sl)
+            eng.read_row(TABLET, 1, b"bad", ck(0), {"a": 0, "b": 1}, 2, sl)
         assert str(ei.value.path).endswith("sp1-50-Data.db") and "malformed partition" in str(ei.value)
         assert eng.stats().quarantined_sstables == 1
-        assert eng.read_row(TABLET, 1, b"bad", ck(0), {"a": 0}, 1, sl) == [b"x"]  # the rest keeps serving
+        assert eng.read_row(TABLET, 1, b"bad", ck(0), {"a": 0, "b": 1}, 2, sl) == [b"x", None]  # the rest serves
         await eng.close()
     run(body())
