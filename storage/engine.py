@@ -506,7 +506,8 @@ class StorageEngine:
                 return None
         if not isinstance(got, PointMiss):
             return got
-        # the general path sees every version, including any this read left unread
+        # (a read that stopped early never gets here: a PointMiss settles nothing, so every
+        # version was read; `_versions` collects them again with what `_materialize` needs)
         versions, srcs, found = self._versions(t, token, key)
         return self._materialize(t, token, key, versions, srcs, found, slice)
 
