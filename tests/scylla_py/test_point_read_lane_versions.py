@@ -6,7 +6,10 @@ the partition in up to four places and `StorageEngine.read_row` merges them itse
 statement with `k IN ?`, which never takes the lane): overwrites with newer and with equal
 timestamps (the larger value wins a tie), deletions of cells, rows, ranges and partitions in one
 layer shadowing (or not) writes in another, TTLs, rows kept only by a marker. The single-layer
-shapes and the one-sstable/one-memtable states are `test_point_read_lane.py`'s.
+shapes and the one-sstable/one-memtable states are `test_point_read_lane.py`'s. Rows overwritten
+once per flushed sstable, with timestamps growing or going backwards, are read in timestamp
+order (stopping at the newest sstables that settle the row; `tests/storage/test_point_read_order.py`
+pins the rule and counts the sstables skipped).
 """
 
 from __future__ import annotations
@@ -96,3 +99,52 @@ def test_overwrites_across_memtable_and_sstables_read_as_the_general_path(
     assert t_vw(20, "w", 0, "m") == [(4000, "")] and t_vw(20, "w", 40, "m") == [(2040, "m" * 40)]
     _rest(server, f"/storage_service/keyspace_compaction/{ks}")
     assert _check(sessions, ks, "compacted") == answers
+
+
+def _overwrite(s: Session, ks: str, ts: int, n: int) -> None:
+    """Layer `n` of overwrites of t's k 15..17 (row (1, 'x')), at `ts`: the plain overwrite of
+    every column (k 15), an overwrite of v only, w left in layer 1 (k 16), and a row deletion in
+    layer 3 between inserts (k 17)."""
+    row = "k = {k} AND k2 = 'a' AND c1 = 1 AND c2 = 'x'"
+    s.execute(f"INSERT INTO {ks}.t (k, k2, c1, c2, v, w) VALUES (15, 'a', 1, 'x', {n}, 'l{n}') USING TIMESTAMP {ts}")
+    if n == 1:
+        s.execute(f"INSERT INTO {ks}.t (k, k2, c1, c2, v, w) VALUES (16, 'a', 1, 'x', 1, 'only1') "
+                  f"USING TIMESTAMP {ts}")
+    else:
+        s.execute(f"UPDATE {ks}.t USING TIMESTAMP {ts} SET v = {n} WHERE " + row.format(k=16))
+    if n == 3:
+        s.execute(f"DELETE FROM {ks}.t USING TIMESTAMP {ts} WHERE " + row.format(k=17))
+    elif n == 4:
+        s.execute(f"INSERT INTO {ks}.t (k, k2, c1, c2, v) VALUES (17, 'a', 1, 'x', 4) USING TIMESTAMP {ts}")
+    else:
+        s.execute(f"INSERT INTO {ks}.t (k, k2, c1, c2, v, w) VALUES (17, 'a', 1, 'x', {n}, 'r{n}') "
+                  f"USING TIMESTAMP {ts}")
+
+
+def test_rows_overwritten_across_flushed_sstables_read_as_the_general_path(
+        server: ServerProcess, session: Session, on_shards: list[_OnShard]) -> None:
+    """Reads that stop at the newest sstables (`StorageEngine.read_row` in timestamp order) when
+    each layer is flushed to its own sstable: with timestamps growing layer by layer (the newest
+    sstable settles the row), and going backwards (the oldest sstable holds the newest data, and
+    every newer sstable has older timestamps)."""
+    sessions = [o.session for o in on_shards]
+    for backwards in (False, True):
+        ks = _make_tables(session)
+        flush = f"/storage_service/keyspace_flush/{ks}"
+        for n in range(1, 5):
+            _overwrite(session, ks, 1_000_000 + (-10 if backwards else 10) * n, n)
+            _rest(server, flush)
+        answers = _check(sessions, ks, f"four sstables, backwards={backwards}")
+        if backwards:  # layer 1 is the newest everywhere; layer 3's deletion shadows only layer 4
+            assert _vw(answers, 15, 16, 17) == [[(1, "l1")], [(1, "only1")], [(1, "r1")]]
+        else:
+            assert _vw(answers, 15, 16, 17) == [[(4, "l4")], [(4, "only1")], [(4, None)]]
+        # one more layer in the memtable, newer than everything
+        _overwrite(session, ks, 2_000_000, 5)
+        answers = _check(sessions, ks, f"four sstables and a memtable, backwards={backwards}")
+        assert _vw(answers, 15, 16, 17) == [[(5, "l5")], [(5, "only1")], [(5, "r5")]]
+
+
+def _vw(answers: dict[tuple[str, tuple[Any, ...]], list[Any]], *ks: int) -> list[list[Any]]:
+    """The lane's (v, w) of t's rows (k, 'a', 1, 'x')."""
+    return [answers[(T_QUERIES[0], (k, "a", 1, "x"))] for k in ks]
