@@ -8,9 +8,13 @@ server calls it, with the stress tool's table shape (a blob key and five 34-byte
 - `select-memtable`: SELECT by key of those rows while they are still in the memtable;
 - `select-sstable`: the same after a flush (warm page and block cache);
 - `select-versions`: the same after the rows were overwritten, flushed and overwritten again:
-  each key then has three versions (the memtable's and two sstables'), the general merge's
-  case (`StorageEngine.read_row` with several versions). Each repeat first compacts what the
-  earlier ones left, so every repeat reads the same shape and no background compaction runs.
+  each key then has three versions (the memtable's and two sstables'). `StorageEngine.read_row`
+  reads in timestamp order: the memtable's newest version settles the row and no sstable is
+  read (checkouts before that merged all three);
+- `select-flushed`: the same once that memtable is flushed too: three versions, each in its own
+  sstable; the newest sstable settles the row (before: all three merged).
+Each repeat first compacts what the earlier ones left, so every repeat reads the same shape and
+no background compaction runs.
 
 It isolates the query processor and storage from the protocol codec and sockets, whose cost
 `bench/protocol_bench.py` and `bench/shard_bench.py` measure. CPU time is process time (all
@@ -38,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PHASES = ("insert", "select-memtable", "select-sstable", "select-versions")
+PHASES = ("insert", "select-memtable", "select-sstable", "select-versions", "select-flushed")
 
 
 async def _measure(ops: int, repeats: int) -> dict[str, float]:
@@ -58,6 +62,8 @@ async def _measure(ops: int, repeats: int) -> dict[str, float]:
         if tune_gc is not None:  # (checkouts before it existed ran with CPython's defaults)
             tune_gc()
         qp = node.processor
+        engine = node.engine
+        assert engine is not None
         session = Session()
         plain = QueryParameters(Consistency.ONE)
         await qp.query(session, "CREATE KEYSPACE ks WITH replication = "
@@ -76,7 +82,7 @@ async def _measure(ops: int, repeats: int) -> dict[str, float]:
 
         for r in range(repeats):
             if r:
-                await node.engine.compact()  # one sstable of earlier repeats' keys (bloom-filtered)
+                await engine.compact()  # one sstable of earlier repeats' keys (bloom-filtered)
             keys = [i.to_bytes(8, "big") for i in range(r * ops, (r + 1) * ops)]
             writes = [QueryParameters(Consistency.ONE, (k, value, value, value, value, value), skip_metadata=True)
                       for k in keys]
@@ -84,17 +90,21 @@ async def _measure(ops: int, repeats: int) -> dict[str, float]:
             gc.collect()
             results["insert"].append(await run(ins.statement_id, writes))
             results["select-memtable"].append(await run(sel.statement_id, reads))
-            await node.engine.flush()
+            await engine.flush()
             results["select-sstable"].append(await run(sel.statement_id, reads))
             for fill in (b"y", b"z"):  # two overwrites, the first flushed: three versions per key
                 v = fill * 34
                 await run(ins.statement_id, [QueryParameters(Consistency.ONE, (k, v, v, v, v, v), skip_metadata=True)
                                              for k in keys])
                 if fill == b"y":
-                    await node.engine.flush()
+                    await engine.flush()
             results["select-versions"].append(await run(sel.statement_id, reads))
             got = await qp.execute(session, sel.statement_id, reads[-1])
             assert getattr(got, "rows", None) == [[keys[-1]] + [b"z" * 34] * 5], got  # the newest version won
+            await engine.flush()
+            results["select-flushed"].append(await run(sel.statement_id, reads))
+            got = await qp.execute(session, sel.statement_id, reads[-1])
+            assert getattr(got, "rows", None) == [[keys[-1]] + [b"z" * 34] * 5], got
         await node.stop()
     return {p: statistics.median(v) for p, v in results.items()}
 
