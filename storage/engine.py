@@ -95,7 +95,10 @@ class StorageEngine:
         self.counters: dict[str, int] = {"compactions": 0, "compaction_bytes_in": 0,
                                          "compaction_bytes_out": 0, "flushes": 0, "flush_bytes": 0,
                                          "quarantined": 0, "expired_sstables_dropped": 0,
-                                         "point_reads": 0, "point_read_sstables": 0, "point_reads_stopped": 0}
+                                         "point_reads_stopped": 0}
+        # "sstables per read": [i] counts the point reads (`read_row`) that looked the partition
+        # up in i sstables; longer than any tablet's sstable list (`_read_order`)
+        self.sstables_per_read: list[int] = [0] * 16
         self._sync_batch = config.commitlog_sync == "batch"
         self._flush_threshold = config.memtable_flush_threshold_bytes
         self._shard_limit = config.shard_memtable_limit_bytes
@@ -448,17 +451,15 @@ class StorageEngine:
         every memtable, then the sstables that may hold the key by descending max timestamp,
         stopping before one whose max timestamp is below the bound up to which the versions
         read so far settle the row (`point_row_settled`): nothing in it, or in any sstable after
-        it, can change the answer. Counted in `counters`: `point_reads`, `point_read_sstables`
-        (partition lookups in sstables) and `point_reads_stopped` (reads that left an sstable
-        that may hold the key unread).
+        it, can change the answer. Counted: `sstables_per_read` (a histogram of partition
+        lookups in sstables per read) and `counters["point_reads_stopped"]` (reads that left an
+        sstable that may hold the key unread).
         Requires: `slice` selects exactly row `ck` (its ranges hold `ck` and no other full
         clustering key) and every column of `positions`; `positions` names only simple
         non-static columns, with distinct indexes below `width`."""
         t = self._by_int.get((tablet[0].int, tablet[1]))
         if t is None:
             raise UnknownTabletError(f"unknown tablet {tablet}")
-        counters = self.counters
-        counters["point_reads"] += 1
         versions: list[Any] = []
         pk = (token, key)
         v = t.memtable.partitions.get(pk)
@@ -472,7 +473,7 @@ class StorageEngine:
         settled_us = 0
         fresh = False  # `got` and `settled_us` are those of `versions` as they are
         looked_up = 0
-        order = t.read_order_list if t.read_order_of is t.sstables else t.read_order()
+        order = t.read_order_list if t.read_order_of is t.sstables else self._read_order(t)
         for max_us, s in order:
             if not (s.min_token <= token <= s.max_token and s.bloom.might_contain(key)):
                 continue
@@ -481,7 +482,7 @@ class StorageEngine:
                     got, settled_us = point_row_settled(versions, ck, positions, width, slice.now_s)
                     fresh = True
                 if max_us < settled_us:
-                    counters["point_reads_stopped"] += 1
+                    self.counters["point_reads_stopped"] += 1
                     break
             looked_up += 1
             try:
@@ -492,8 +493,7 @@ class StorageEngine:
             if obj is not None:
                 versions.append(obj)
                 fresh = False
-        if looked_up:
-            counters["point_read_sstables"] += looked_up
+        self.sstables_per_read[looked_up] += 1
         if not fresh:
             if len(versions) == 1:
                 v = versions[0]
@@ -510,6 +510,14 @@ class StorageEngine:
         # version was read; `_versions` collects them again with what `_materialize` needs)
         versions, srcs, found = self._versions(t, token, key)
         return self._materialize(t, token, key, versions, srcs, found, slice)
+
+    def _read_order(self, t: TabletState) -> list[tuple[int, SSTableReader]]:
+        """`t.read_order()`, with `sstables_per_read` made long enough for a read of all of it."""
+        order = t.read_order()
+        h = self.sstables_per_read
+        if len(order) >= len(h):
+            h.extend([0] * (len(order) + 1 - len(h)))
+        return order
 
     def _versions(self, t: TabletState, token: int, key: bytes) -> tuple[list[Any], list[SSTableReader | None],
                                                                           bool]:

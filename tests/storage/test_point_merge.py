@@ -256,7 +256,7 @@ def test_a_malformed_sstable_version_is_quarantined_and_reported() -> None:
         sl = Slice(ranges=((ck(0), ck(0) + b"\x00"),), columns=frozenset(["a"]), now_s=NOW)
         # column a at 5 in the memtable: settled against the sstable's timestamps (up to 1)
         assert eng.read_row(TABLET, 1, b"bad", ck(0), {"a": 0}, 1, sl) == [b"x"]
-        assert eng.counters["point_reads_stopped"] == 1 and eng.counters["point_read_sstables"] == 0
+        assert eng.counters["point_reads_stopped"] == 1 and eng.sstables_per_read[0] == 1
         assert eng.stats().quarantined_sstables == 0
         # column b has no cell in the memtable: the read goes on into the malformed version
         sl = Slice(ranges=((ck(0), ck(0) + b"\x00"),), columns=frozenset(["a", "b"]), now_s=NOW)
