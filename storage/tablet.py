@@ -53,7 +53,8 @@ class TabletState:
     dropped: bool = False
     log: LogTablet = field(init=False)
     # `sstables` by descending max timestamp, as (max_timestamp_us, sstable), and the `sstables`
-    # list it was built from: point reads visit sstables in this order (`read_order`)
+    # list it was built from: point reads visit sstables in this order (`read_order`). (A
+    # replaced list's readers, released, stay referenced until the next point read rebuilds it.)
     read_order_list: list[tuple[int, SSTableReader]] = field(default_factory=list, init=False)
     read_order_of: list[SSTableReader] | None = field(default=None, init=False)
 
