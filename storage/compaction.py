@@ -29,6 +29,7 @@ from .codec import mutation_from_obj
 from .errors import CorruptionError
 from .fs import FileSystem
 from .mutation import Cell, Mutation, Row
+from .plain_merge import PlainMergeFallback, merge_plain_rows
 from .reconcile import covering_deletion, merge_versions
 from .sstable_reader import SSTableReader
 from .sstable_writer import SSTableWriter, is_plain_partition
@@ -180,78 +181,6 @@ def _upper_bound(tokens: list[int], keys: list[bytes], bound: tuple[int, bytes],
 _EMPTY_ROW = (None, None, (), ())  # a plain row with no marker and no cells, as msgpack decodes it
 
 
-class _Fallback(Exception):
-    """A plain merge met what it does not reconcile (a counter cell in several versions)."""
-
-
-def _merge_plain_rows(rs: list[Any]) -> tuple[Any, int]:
-    """The codec form of rows `rs` (versions of one row, oldest input first, from plain inputs)
-    reconciled as `merge_versions` + `compact_partition` would, and how many cells were merged
-    away; (None, n) if the result holds nothing. Raises _Fallback on a counter cell present in
-    several versions (counters merge shard-wise).
-
-    Plain means no deletions and no TTLs anywhere (sstable_stats.py), so of reconcile.py's rules
-    only these apply: markers, the higher (timestamp, expiry) wins, the earlier version on a tie;
-    cells per (column, path), the higher timestamp, on a tie the larger expiry, then the larger
-    value, the earlier version on a full tie (the two are then equal). Cells keep the order of
-    their first appearance (the slow path's dict order); nothing is purged (no tombstones, no
-    TTLs; timestamps above -2**63 are the caller's check).
-    """
-    mk = None
-    for r in rs:
-        m = r[0]
-        if m is not None and (mk is None or (m[0], m[2]) > (mk[0], mk[2])):
-            mk = m
-    first = rs[0][2]
-    n = len(first) // 7
-    k = len(rs)
-    if n:
-        cols = first[0::7]
-        paths = first[1::7]
-        lows = []
-        highs = []
-        for r in rs:
-            cells = r[2]
-            if cells[0::7] != cols or cells[1::7] != paths or True in cells[6::7]:
-                break
-            t = cells[2::7]
-            lows.append(min(t))
-            highs.append(max(t))
-        else:
-            # every version holds the same cells in the same order (the common overwrite), none
-            # a counter
-            w = lows.index(max(lows))
-            low = lows[w]
-            highs[w] = _MIN_TS
-            if low > max(highs):
-                # one version is newer in every cell: its cells win them all
-                rw = rs[w]
-                return rw if rw[0] == mk else (mk, None, rw[2], ()), n * (k - 1)
-    elif all(not r[2] for r in rs):
-        return (None, 0) if mk is None else ((mk, None, (), ()), 0)
-    cur: dict[tuple[str, bytes], Any] = {}
-    merged = 0
-    for r in rs:
-        cells = r[2]
-        for i in range(0, len(cells), 7):
-            c = cells[i:i + 7]
-            k = c[:2]
-            old = cur.get(k)
-            if old is None:
-                cur[k] = c
-                continue
-            merged += 1
-            if old[6] or c[6]:
-                raise _Fallback
-            ts = c[2]
-            ots = old[2]
-            if ts > ots or (ts == ots and (c[5], c[3]) > (old[5], old[3])):
-                cur[k] = c  # (an existing key keeps its place in the dict)
-    if mk is None and not cur:
-        return None, merged
-    return (mk, None, list(chain.from_iterable(cur.values())), ()), merged
-
-
 def merge_plain_versions(objs: list[Any]) -> tuple[Any, int, int] | None:
     """Codec-level `merge_versions` + `compact_partition` of versions `objs` of one partition
     (codec form, ordered by input), all from plain inputs none of which holds the timestamp
@@ -273,8 +202,8 @@ def merge_plain_versions(objs: list[Any]) -> tuple[Any, int, int] | None:
             rs.append(f[1])
         else:
             try:
-                r, merged = _merge_plain_rows(rs)
-            except _Fallback:
+                r, merged = merge_plain_rows(rs)
+            except PlainMergeFallback:
                 return None
             k = len(rs) - 1
             if r is None:
@@ -304,7 +233,7 @@ def merge_plain_versions(objs: list[Any]) -> tuple[Any, int, int] | None:
     dcells = 0
     try:
         for ck, vs in same.items():
-            r, merged = _merge_plain_rows(vs)
+            r, merged = merge_plain_rows(vs)
             dcells -= merged
             drows -= len(vs) - 1
             if r is None:
@@ -317,9 +246,9 @@ def merge_plain_versions(objs: list[Any]) -> tuple[Any, int, int] | None:
         if len(statics) == 1:
             static = None if statics[0] == _EMPTY_ROW else statics[0]
         elif statics:
-            static, merged = _merge_plain_rows(statics)
+            static, merged = merge_plain_rows(statics)
             dcells -= merged
-    except _Fallback:
+    except PlainMergeFallback:
         return None
     if _EMPTY_ROW in rows.values():  # (a merged row is never equal to it: it holds a list or a marker)
         kept = {ck: r for ck, r in rows.items() if r != _EMPTY_ROW}

@@ -5,14 +5,18 @@ of the same keys for scans and flushes in (token, key) order; clustering rows ar
 (on read or flush), which keeps the write path cheap.
 
 A partition's version is in one of two forms:
-- written once: the bytes `encode_mutation` made of that write for the commitlog (rows in
-  clustering order, at most one range tombstone: the form an sstable stores, so a flush copies
-  it as is, with the statistics collected when it was written). One untracked `bytes`
-  object instead of a dozen Python objects per write: the cyclic GC never walks it, and a full
-  collection over a large memtable of object graphs cost more than the whole write path.
-  `apply_encoded` takes such bytes without a Mutation (the plain-write lane);
-- written more than once: a `Mutation` holding the reconciled sum of everything applied to it
-  (the bytes are decoded on the second write and later writes are merged into it in place).
+- encoded: the bytes `encode_mutation` made of a write for the commitlog (rows in clustering
+  order, at most one range tombstone: the form an sstable stores, so a flush copies it as is,
+  with the statistics collected when it was written). One untracked `bytes` object instead of a
+  dozen Python objects per write: the cyclic GC never walks it, and a full collection over a
+  large memtable of object graphs cost more than the whole write path. `apply_encoded` takes
+  such bytes without a Mutation (the plain-write lane). A plain partition (one row of live
+  cells without TTL, summarized by its encoder) overwritten by a plain write of the same row
+  stays encoded: the two are merged in codec form (`plain_merge.merge_plain_rows`, exactly
+  what `merge_mutation_into` makes), and when the new write wins every cell, as an upsert
+  does, the result is its payload as it is;
+- merged: a `Mutation` holding the reconciled sum of everything applied to it (any other
+  second write decodes the bytes, and later writes are merged into it in place).
 
 Invariants: once `seal()` is called the memtable is immutable, so a flush thread may iterate it
 while the event loop keeps reading it. Applied mutations are owned by the memtable (they are
@@ -28,8 +32,9 @@ from typing import Any
 import msgpack
 from sortedcontainers import SortedList
 
-from .codec import PlainSummary, decode_mutation
+from .codec import PlainSummary, decode_mutation, strict_packer
 from .mutation import Mutation
+from .plain_merge import PlainMergeFallback, merge_plain_rows
 from .reconcile import merge_mutation_into
 from .sstable_stats import StatsCollector
 
@@ -38,6 +43,7 @@ _first = itemgetter(0)
 _second = itemgetter(1)
 _third = itemgetter(2)
 _unpackb = msgpack.unpackb
+_pack = strict_packer().pack  # event loop only: memtables are written there
 Version = bytes | Mutation  # see the module docstring
 
 
@@ -48,8 +54,8 @@ def as_mutation(v: Version) -> Mutation:
 
 
 class Memtable:
-    __slots__ = ("_keys", "_new_keys", "_plain", "partitions", "replay_position", "sealed", "size_bytes",
-                 "stats", "writes")
+    __slots__ = ("_keys", "_new_keys", "_plain", "_unsummarized", "partitions", "replay_position", "sealed",
+                 "size_bytes", "stats", "writes")
 
     def __init__(self) -> None:
         self.partitions: dict[PartitionKey, Version] = {}
@@ -68,12 +74,18 @@ class Memtable:
         # from `stats`, wherever they were put: `stats` alone may count below zero.
         self.stats = StatsCollector()
         self._plain: list[PlainSummary] = []
+        # keys of partitions stored encoded without a summary (not plain, or replayed): an
+        # overwrite of one takes the Mutation path. A key that was summarized (or merged in
+        # codec form since) is plain: `_merge_plain` relies on it.
+        self._unsummarized: set[PartitionKey] = set()
 
     def apply(self, m: Mutation, size_bytes: int, payload: bytes | None = None,
               summary: PlainSummary | None = None) -> None:
         """Requires: not sealed; `m` is handed over (stored or merged into in place);
         `payload`, if given, is `encode_mutation(m)` (kept instead of `m` if the partition is
-        new), and `summary` what `encode_mutation_summarized` returned with it, if anything."""
+        new), and `summary` what `encode_mutation_summarized` returned with it, if anything.
+        A summarized write over a plain encoded partition is merged in codec form, as
+        `apply_encoded` does (`m` is then dropped)."""
         pk = (m.token, m.key)
         parts = self.partitions
         old = parts.get(pk)
@@ -84,11 +96,13 @@ class Memtable:
                 if summary is not None:
                     self._plain.append(summary)
                 else:
+                    self._unsummarized.add(pk)
                     self.stats.add(m)
             else:
                 parts[pk] = m
             self._new_keys.append(pk)
-        else:
+        elif payload is None or summary is None or old.__class__ is not bytes or pk in self._unsummarized \
+                or not self._merge_plain(pk, old, payload, summary):
             if isinstance(old, bytes):
                 old = parts[pk] = decode_mutation(old)
                 self.stats.remove(old)  # a flush counts the merged partition instead
@@ -99,8 +113,9 @@ class Memtable:
     def apply_encoded(self, token: int, key: bytes, payload: bytes, summary: PlainSummary | None,
                       size_bytes: int) -> None:
         """`apply(decode_mutation(payload), size_bytes, payload, summary)`, decoding only when it
-        must: when the partition is already here (to merge), or to count the statistics of a
-        write the encoder could not summarize.
+        must: when the partition is already here as a Mutation or not plain (to merge), or to
+        count the statistics of a write the encoder could not summarize. A plain write over a
+        plain encoded partition is merged in codec form (`_merge_plain`).
 
         Requires: not sealed; `payload` one partition (token, key) in the form `encode_mutation`
         makes, with at most one range tombstone (what `codec.encode_plain_row` makes), and
@@ -113,15 +128,57 @@ class Memtable:
             if summary is not None:
                 self._plain.append(summary)
             else:
+                self._unsummarized.add(pk)
                 self.stats.add(decode_mutation(payload))
             self._new_keys.append(pk)
-        else:
+        elif summary is None or old.__class__ is not bytes or pk in self._unsummarized \
+                or not self._merge_plain(pk, old, payload, summary):
             if isinstance(old, bytes):
                 old = parts[pk] = decode_mutation(old)
                 self.stats.remove(old)  # a flush counts the merged partition instead
             merge_mutation_into(old, decode_mutation(payload), take_ownership=True)
         self.size_bytes += size_bytes
         self.writes += 1
+
+    def _merge_plain(self, pk: PartitionKey, old: bytes, payload: bytes, summary: PlainSummary) -> bool:
+        """Store the merge of plain encoded partition `old` (stored at `pk`, its statistics
+        counted as a summary's) and plain write `payload` (`summary` its encoder's) in codec
+        form, and count the merged partition's statistics instead of `old`'s; False, having
+        changed nothing, if the two are not one row each of the same clustering, or the merge
+        needs the Mutation path (counters, nothing left).
+
+        Statistics: partitions and rows stay (one each before and after); the cell count moves
+        by what the merge added to `old`'s; the bounds widen by `summary`'s. The merged cells
+        are `old`'s and `payload`'s, so the bounds already counted for `old` and these cover
+        them (they may be wider than the data, never narrower: sstable_stats.py)."""
+        o = _unpackb(old, raw=False, use_list=False)
+        n = _unpackb(payload, raw=False, use_list=False)
+        orows = o[4]
+        nrows = n[4]
+        if len(orows) != 2 or len(nrows) != 2 or orows[0] != nrows[0]:
+            return False  # another row: the partition becomes a Mutation of several rows
+        orow = orows[1]
+        nrow = nrows[1]
+        try:
+            r, _ = merge_plain_rows([orow, nrow])
+        except PlainMergeFallback:
+            return False
+        if r is orow:
+            return True  # the stored version wins every cell: nothing changes
+        if r is None:
+            return False  # two empty rows: the Mutation path keeps the (empty) row
+        # when the new write wins every cell (an upsert), its payload is the merged partition
+        self.partitions[pk] = payload if r is nrow else _pack([pk[0], pk[1], None, None, [orows[0], r], []])
+        st = self.stats
+        st.cells += (len(r[2]) - len(orow[2])) // 7
+        lo, hi, _ = summary
+        if lo <= hi:  # (an empty write's summary bounds nothing)
+            if lo < st.min_ts:
+                st.min_ts = lo
+            if hi > st.max_ts:
+                st.max_ts = hi
+            st.non_expiring = True
+        return True
 
     def statistics(self) -> StatsCollector:
         """The sstable statistics of the partitions kept encoded, token bounds aside (a flush

@@ -149,13 +149,13 @@ def test_apply_encoded_leaves_the_engine_as_apply_does(writes: list[tuple[Any, .
 
 
 def test_a_second_write_merges_and_a_ttl_write_counts_its_statistics() -> None:
-    """Named cases of the above: a partition written twice (decoded and merged), a TTL write and
-    a null (summarized neither), in batch mode."""
+    """Named cases of the above: a plain partition written twice (merged in codec form: it stays
+    encoded), a TTL write and a null (summarized neither), in batch mode."""
     w = [(1, b"a", b"", True, ["v"], [b"1"], 10, 0, 5), (1, b"a", b"", False, ["w"], [b"2"], 11, 0, 5),
          (2, b"b", b"", True, ["v"], [b"3"], 12, 100, 5), (3, b"a", b"", False, ["v"], [None], 13, 0, 5)]
     (by_mutation, by_bytes), _ = run(_apply_both(w, commitlog_sync="batch"))
     assert by_bytes == by_mutation
-    assert by_bytes["encoded"] == [(2, b"b"), (3, b"a")]
+    assert by_bytes["encoded"] == [(1, b"a"), (2, b"b"), (3, b"a")]
     stats = by_bytes["stats"]
     assert (stats["tombstones"], stats["max_ldt"], stats["plain"]) == (1, 105, False)  # the null; the TTL
     assert by_bytes["reads"][(1, b"a")].rows[0][1].cells == {("v", b""): Cell(10, b"1"), ("w", b""): Cell(11, b"2")}
