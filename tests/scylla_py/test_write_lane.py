@@ -352,3 +352,45 @@ def test_writes_storage_takes_at_once_finish_in_the_call_with_the_awaited_paths_
         assert not isinstance(got, Response)
         assert await cast(Awaitable[Response], got) == ResultVoid()
     _with_node(body)
+
+
+# --- end to end: overwrites of partitions the memtable keeps encoded ----------------------------
+
+
+def test_overwrites_read_back_through_the_stock_driver(session: Any) -> None:
+    """Rows written several times over (the memtable merges plain versions in codec form,
+    storage/memtable.py): newer writes win, USING TIMESTAMP going backwards loses, a tie takes
+    the larger value, a null deletes the cell, an UNSET (a column not written) keeps it."""
+    from tests.conftest import unique_keyspace
+
+    ks = unique_keyspace("overwrite")
+    session.execute(f"CREATE KEYSPACE {ks} WITH replication = "
+                    "{'class': 'NetworkTopologyStrategy', 'replication_factor': 1}")
+    session.execute(f"CREATE TABLE {ks}.t (k int PRIMARY KEY, v int, w text)")
+    ins = session.prepare(f"INSERT INTO {ks}.t (k, v, w) VALUES (?, ?, ?)")
+    at = session.prepare(f"INSERT INTO {ks}.t (k, v, w) VALUES (?, ?, ?) USING TIMESTAMP ?")
+    only_v = session.prepare(f"UPDATE {ks}.t SET v = ? WHERE k = ?")
+    keys = range(20)
+    for i in range(4):  # upserts, each newer than the last
+        for k in keys:
+            session.execute(ins, (k, i, f"w{i}"))
+    for k in keys:
+        if k % 4 == 1:
+            session.execute(only_v, (100 + k, k))  # w stays
+        elif k % 4 == 2:
+            session.execute(ins, (k, None, "null v"))  # deletes v
+    for k in keys:
+        session.execute(at, (k, 7, "old", 1000 + k))  # long ago: loses everywhere
+    for k in (30, 31):
+        session.execute(at, (k, 1, "b", 50))
+        session.execute(at, (k, 2, "a", 50))  # a tie: the larger value per cell
+        session.execute(at, (k, 0, "z", 40))  # backwards
+    expected = {}
+    for k in keys:
+        expected[k] = {1: (100 + k, "w3"), 2: (None, "null v")}.get(k % 4, (3, "w3"))
+    expected.update({30: (2, "b"), 31: (2, "b")})
+    sel = session.prepare(f"SELECT v, w FROM {ks}.t WHERE k = ?")
+    for k, want in expected.items():
+        row = session.execute(sel, (k,)).one()
+        assert (row.v, row.w) == want, k
+    assert sorted((r.k, (r.v, r.w)) for r in session.execute(f"SELECT * FROM {ks}.t")) == sorted(expected.items())
