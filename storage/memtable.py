@@ -70,8 +70,9 @@ class Memtable:
         self.replay_position: tuple[int, int] = (0, 0)
         # sstable statistics of the partitions kept encoded (see sstable_stats.py and
         # `statistics`): plain ones summarized by the encoder in `_plain` (an append per write),
-        # others in `stats`. A partition merged after a second write has its counts taken back
-        # from `stats`, wherever they were put: `stats` alone may count below zero.
+        # others in `stats`. A partition decoded to merge a second write has its counts taken
+        # back from `stats`, wherever they were put: `stats` alone may count below zero. One
+        # merged in codec form moves its cell count in `stats` (`_merge_plain`).
         self.stats = StatsCollector()
         self._plain: list[PlainSummary] = []
         # keys of partitions stored encoded without a summary (not plain, or replayed): an
