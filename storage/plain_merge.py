@@ -11,10 +11,37 @@ path would write. Pure: never modifies its inputs (a result may be one of them, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
-_MIN_TS = -(1 << 63)
+
+def newest_everywhere(rows: Sequence[Any]) -> int | None:
+    """The index of the version among codec-form rows `rows` whose every cell is newer than
+    every cell of the others, if they all hold the same (column, path)s in the same order, at
+    least one, and no counter cell (the common overwrite); else None (then each cell takes the
+    general reconcile)."""
+    cf0 = rows[0][2]
+    n = len(cf0)
+    if not n or n % 7:
+        return None
+    cols = cf0[0::7]
+    paths = cf0[1::7]
+    lows = []
+    highs = []
+    for r in rows:
+        cf = r[2]
+        if len(cf) != n or cf[0::7] != cols or cf[1::7] != paths or True in cf[6::7]:
+            return None
+        t = cf[2::7]
+        lows.append(min(t))
+        highs.append(max(t))
+    low = max(lows)
+    w = lows.index(low)
+    for i, high in enumerate(highs):
+        if high >= low and i != w:
+            return None
+    return w
 
 
 class PlainMergeFallback(Exception):
@@ -41,31 +68,13 @@ def merge_plain_rows(rs: list[Any]) -> tuple[Any, int]:
         m = r[0]
         if m is not None and (mk is None or (m[0], m[2]) > (mk[0], mk[2])):
             mk = m
-    first = rs[0][2]
-    n = len(first) // 7
-    k = len(rs)
+    n = len(rs[0][2]) // 7
     if n:
-        cols = first[0::7]
-        paths = first[1::7]
-        lows = []
-        highs = []
-        for r in rs:
-            cells = r[2]
-            if cells[0::7] != cols or cells[1::7] != paths or True in cells[6::7]:
-                break
-            t = cells[2::7]
-            lows.append(min(t))
-            highs.append(max(t))
-        else:
-            # every version holds the same cells in the same order (the common overwrite), none
-            # a counter
-            w = lows.index(max(lows))
-            low = lows[w]
-            highs[w] = _MIN_TS
-            if low > max(highs):
-                # one version is newer in every cell: its cells win them all
-                rw = rs[w]
-                return rw if rw[0] == mk else (mk, None, rw[2], ()), n * (k - 1)
+        w = newest_everywhere(rs)
+        if w is not None:
+            # one version is newer in every cell: its cells win them all
+            rw = rs[w]
+            return rw if rw[0] == mk else (mk, None, rw[2], ()), n * (len(rs) - 1)
     elif all(not r[2] for r in rs):
         return (None, 0) if mk is None else ((mk, None, (), ()), 0)
     cur: dict[tuple[str, bytes], Any] = {}

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from .codec import row_to_obj
 from .mutation import Mutation
+from .plain_merge import newest_everywhere
 from .read import PointMiss, PointRow, collection_shadow, encoded_row, encoded_row_values
 from .reconcile import covering_deletion
 
@@ -60,7 +61,7 @@ def point_row_versions(versions: Sequence[Any], ck: bytes, positions: Mapping[st
         if len(rows) == 1:
             # one version holds the row: the others only add deletions, already in `floor`
             return encoded_row_values(rows[0], floor, positions, width, now_s)
-        return _merged_row(rows, floor, positions, width, now_s)
+        return _merged_row(rows, _heads(rows, floor), positions, width, now_s)
     except _Unsupported:
         return PointMiss.UNSUPPORTED
     except (ValueError, TypeError, IndexError, KeyError, AttributeError):
@@ -90,7 +91,8 @@ def point_row_settled(versions: Sequence[Any], ck: bytes, positions: Mapping[str
             return None, floor  # no row, and whatever is under `floor` stays shadowed
         if len(rows) == 1:
             return _row_settled(rows[0], floor, positions, width, now_s)
-        return _merged_row(rows, floor, positions, width, now_s), _rows_settled(rows, floor, positions, now_s)
+        heads = _heads(rows, floor)
+        return _merged_row(rows, heads, positions, width, now_s), _rows_settled(rows, heads, positions, now_s)
     except _Unsupported:
         return PointMiss.UNSUPPORTED, _MIN_TS
     except (ValueError, TypeError, IndexError, KeyError, AttributeError):
@@ -165,55 +167,14 @@ def _row_settled(row: Any, floor: int, positions: Mapping[str, int], width: int,
     return (out if live else None), settled
 
 
-def _rows_settled(rows: list[Any], floor: int, positions: Mapping[str, int], now_s: int) -> int:
-    """`point_row_settled`'s bound for codec-form rows `rows` (several versions of one row)
-    under deletions up to `floor`. Raises `_Unsupported` on counter cells."""
-    best: tuple[int, bool, int] | None = None  # the winning marker's (timestamp, has TTL, expiry)
-    shadows: dict[str, int] = {}  # column -> highest collection deletion timestamp
-    cur: dict[tuple[str, bytes], tuple[Any, ...]] = {}
-    for mk, dl, cf, cd in rows:
-        if dl is not None and dl[0] > floor:
-            floor = dl[0]
-        if mk is not None:
-            mkey = (mk[0], mk[1] > 0, mk[2])
-            if best is None or mkey > best:
-                best = mkey
-        if cd:
-            last: dict[str, int] = {}
-            for x in range(0, len(cd), 3):
-                last[cd[x]] = cd[x + 1]  # (the last entry of a column wins, as when decoding)
-            for col, ts in last.items():
-                if ts > shadows.get(col, _MIN_TS - 1):
-                    shadows[col] = ts
-        it = iter(cf)
-        for c in zip(it, it, it, it, it, it, it, strict=True):
-            if c[6]:
-                raise _Unsupported
-            k = (c[0], c[1])
-            old = cur.get(k)
-            if old is None or _beats(c, old):
-                cur[k] = c
-    newest_live = _MIN_TS
-    if best is not None and best[0] > floor and not (best[1] and best[2] <= now_s):
-        newest_live = best[0]
-    for (col, _path), c in cur.items():
-        ts = c[2]
-        if (ts > newest_live and c[3] is not None and ts > floor and not (c[4] > 0 and c[5] <= now_s)
-                and ts > shadows.get(col, _MIN_TS - 1)):
-            newest_live = ts
-    oldest = _MAX_TS
-    for col in positions:
-        w = cur.get((col, b""))
-        if w is None:
-            return floor
-        if w[2] < oldest:
-            oldest = w[2]
-    return max(floor, min(newest_live, oldest))
+_Heads = tuple[int, Any, "dict[str, int] | None"]
 
 
-def _merged_row(rows: list[Any], floor: int, positions: Mapping[str, int], width: int, now_s: int) -> PointRow:
-    """The point-lane answer for the reconciled sum of codec-form rows `rows` (several versions
-    of one row) under deletions up to `floor`."""
+def _heads(rows: list[Any], floor: int) -> _Heads:
+    """What several codec-form versions `rows` of one row hold besides their cells: the
+    highest of `floor` and their row deletions, the winning marker (the greatest (timestamp,
+    has TTL, expiry), the first of equals; None if none) and per column the highest collection
+    deletion (None if there is none)."""
     best: tuple[int, bool, int] | None = None  # the winning marker's (timestamp, has TTL, expiry)
     best_mk = None  # that marker
     shadows: dict[str, int] | None = None  # column -> highest collection deletion timestamp
@@ -235,13 +196,53 @@ def _merged_row(rows: list[Any], floor: int, positions: Mapping[str, int], width
                 for col, ts in last.items():
                     if ts > shadows.get(col, _MIN_TS - 1):
                         shadows[col] = ts
+    return floor, best_mk, shadows
+
+
+def _rows_settled(rows: list[Any], heads: _Heads, positions: Mapping[str, int], now_s: int) -> int:
+    """`point_row_settled`'s bound for codec-form rows `rows` (several versions of one row)
+    whose `_heads` are `heads`. Raises `_Unsupported` on counter cells."""
+    floor, mk, shadows = heads
+    cur: dict[tuple[str, bytes], tuple[Any, ...]] = {}
+    for r in rows:
+        it = iter(r[2])
+        for c in zip(it, it, it, it, it, it, it, strict=True):
+            if c[6]:
+                raise _Unsupported
+            k = (c[0], c[1])
+            old = cur.get(k)
+            if old is None or _beats(c, old):
+                cur[k] = c
+    newest_live = _MIN_TS
+    if mk is not None and mk[0] > floor and not (mk[1] > 0 and mk[2] <= now_s):
+        newest_live = mk[0]
+    for (col, _path), c in cur.items():
+        ts = c[2]
+        if (ts > newest_live and c[3] is not None and ts > floor and not (c[4] > 0 and c[5] <= now_s)
+                and not (shadows and ts <= shadows.get(col, _MIN_TS - 1))):
+            newest_live = ts
+    oldest = _MAX_TS
+    for col in positions:
+        w = cur.get((col, b""))
+        if w is None:
+            return floor
+        if w[2] < oldest:
+            oldest = w[2]
+    return max(floor, min(newest_live, oldest))
+
+
+def _merged_row(rows: list[Any], heads: _Heads, positions: Mapping[str, int], width: int,
+                now_s: int) -> PointRow:
+    """The point-lane answer for the reconciled sum of codec-form rows `rows` (several versions
+    of one row) whose `_heads` are `heads`."""
+    floor, best_mk, shadows = heads
     if shadows is None:
-        w = _newest_everywhere(rows)
+        w = newest_everywhere(rows)
         if w is not None:
             # the common overwrite: its cells win every (column, path) on timestamp alone, so the
             # merged row is its cells with the winning marker, under every version's deletions
             return encoded_row_values((best_mk, None, rows[w][2], ()), floor, positions, width, now_s)
-    live = best is not None and not (best[0] <= floor or (best[1] and best[2] <= now_s))
+    live = best_mk is not None and not (best_mk[0] <= floor or (best_mk[1] > 0 and best_mk[2] <= now_s))
     cur: dict[tuple[str, bytes], tuple[Any, ...]] = {}
     for r in rows:
         it = iter(r[2])
@@ -265,33 +266,6 @@ def _merged_row(rows: list[Any], floor: int, positions: Mapping[str, int], width
             if slot is not None:
                 out[slot] = value
     return out if live else None
-
-
-def _newest_everywhere(rows: list[Any]) -> int | None:
-    """The index of the version among codec-form rows `rows` whose every cell is newer than
-    every cell of the others, if they all hold the same (column, path)s in the same order and
-    no counter cell; else None (then each cell takes the general reconcile)."""
-    cf0 = rows[0][2]
-    n = len(cf0)
-    if not n or n % 7:
-        return None
-    cols = cf0[0::7]
-    paths = cf0[1::7]
-    lows = []
-    highs = []
-    for r in rows:
-        cf = r[2]
-        if len(cf) != n or cf[0::7] != cols or cf[1::7] != paths or True in cf[6::7]:
-            return None
-        t = cf[2::7]
-        lows.append(min(t))
-        highs.append(max(t))
-    low = max(lows)
-    w = lows.index(low)
-    for i, high in enumerate(highs):
-        if high >= low and i != w:
-            return None
-    return w
 
 
 def _beats(c: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
